@@ -1,0 +1,3 @@
+/* placeholder: segment API */
+#pragma once
+#include "common.h"

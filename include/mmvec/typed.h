@@ -1,0 +1,3 @@
+/* placeholder: typed API */
+#pragma once
+#include "common.h"

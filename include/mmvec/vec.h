@@ -1,0 +1,3 @@
+/* placeholder: vec API */
+#pragma once
+#include "common.h"

@@ -1,0 +1,1 @@
+/* placeholder: the standard names come with the allocator */

@@ -1,0 +1,1 @@
+// placeholder: operator new/delete come with the allocator

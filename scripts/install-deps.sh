@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, whatever of mmvec's build and test dependencies is missing.
+# Usage: scripts/install-deps.sh [--bench]   (--bench adds the competitors and gnuplot)
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config clang libjemalloc-dev uuid-dev libcriterion-dev
+      libclang-rt-14-dev python3 perl xz-utils sqlite3 coreutils)
+if [ "${1:-}" = "--bench" ]; then
+  pkgs+=(gnuplot-nox libmimalloc-dev libtcmalloc-minimal4 libmemkind-dev)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "install-deps: installing ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

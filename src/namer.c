@@ -1,0 +1,127 @@
+/* Unique segment paths: uuid v4 names, the default directory and its checks. */
+#define _GNU_SOURCE
+#include "mmvec/namer.h"
+
+#include "namer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+static int fmt(char *buf, size_t size, const char *a, const char *b)
+{
+    int n = snprintf(buf, size, "%s%s", a, b);
+    if (n < 0)
+        return -EINVAL;
+    return (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+int mmvi_default_dir_path(char *buf, size_t size)
+{
+    if (!buf || size == 0)
+        return -EINVAL;
+    const char *v = secure_getenv("MMVEC_DIR");
+    if (v && *v)
+        return fmt(buf, size, v, "");
+    v = secure_getenv("XDG_CACHE_HOME");
+    if (v && v[0] == '/')
+        return fmt(buf, size, v, "/mmvec");
+    v = secure_getenv("HOME");
+    if (v && v[0] == '/')
+        return fmt(buf, size, v, "/.cache/mmvec");
+    return fmt(buf, size, "/var/tmp/mmvec", "");
+}
+
+/* Checks that an existing directory is one we may safely put private files in. */
+static int check_dir(const char *dir, int strict)
+{
+    struct stat st;
+    if ((strict ? lstat(dir, &st) : stat(dir, &st)) < 0)
+        return -errno;
+    if (S_ISLNK(st.st_mode))
+        return -EPERM;
+    if (!S_ISDIR(st.st_mode))
+        return -ENOTDIR;
+    if (strict && st.st_uid != geteuid())
+        return -EPERM;
+    return 0;
+}
+
+int mmvi_dir_prepare(const char *dir, int strict)
+{
+    if (!dir || !*dir)
+        return -EINVAL;
+    char path[4096];
+    int rc = fmt(path, sizeof path, dir, "");
+    if (rc < 0)
+        return rc;
+    if (check_dir(path, strict) == 0)
+        return 0;
+    /* mkdir -p: create each missing component; an existing one is fine. */
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    return check_dir(path, strict);
+}
+
+int mmvi_uuid_path(const char *dir, const char *suffix, char *buf, size_t size)
+{
+    uuid_t id;
+    char text[37];
+    uuid_generate_random(id);
+    uuid_unparse_lower(id, text);
+    int n = snprintf(buf, size, "%s/%s%s", dir, text, suffix);
+    if (n < 0)
+        return -EINVAL;
+    return (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+int mmv_default_dir(char *buf, size_t size)
+{
+    int rc = mmvi_default_dir_path(buf, size);
+    return rc < 0 ? rc : mmvi_dir_prepare(buf, 1);
+}
+
+static int dir_namer(void *ctx, char *buf, size_t size)
+{
+    if (!buf || size == 0)
+        return -EINVAL;
+    const char *dir = ctx;
+    char def[4096];
+    int rc;
+    if (!dir) {
+        rc = mmv_default_dir(def, sizeof def);
+        dir = def;
+    } else {
+        rc = mmvi_dir_prepare(dir, 0);
+    }
+    return rc < 0 ? rc : mmvi_uuid_path(dir, ".seg", buf, size);
+}
+
+mmv_namer mmv_namer_default(void)
+{
+    return (mmv_namer){dir_namer, NULL};
+}
+
+mmv_namer mmv_namer_in_dir(const char *dir)
+{
+    return (mmv_namer){dir_namer, (void *)dir};
+}
+
+int mmv_namer_next(const mmv_namer *namer, char *buf, size_t size)
+{
+    if (!namer || !namer->next_path)
+        return dir_namer(NULL, buf, size);
+    return namer->next_path(namer->ctx, buf, size);
+}

@@ -1,0 +1,21 @@
+/* Internal side of the namer: directory preparation shared with the allocator. */
+#ifndef MMVEC_NAMER_INTERNAL_H
+#define MMVEC_NAMER_INTERNAL_H
+
+#include "os.h"
+
+#include <stddef.h>
+
+/* Creates `dir` and its parents (0700) when missing. With `strict`, the final directory must be a
+ * real directory (not a symlink) owned by the effective user, else -EPERM (or -ENOTDIR).
+ * Returns 0 or a negative errno. */
+MMVI_HIDDEN int mmvi_dir_prepare(const char *dir, int strict);
+
+/* The default directory's path without creating it: $MMVEC_DIR, $XDG_CACHE_HOME/mmvec,
+ * $HOME/.cache/mmvec, /var/tmp/mmvec (variables read with secure_getenv). */
+MMVI_HIDDEN int mmvi_default_dir_path(char *buf, size_t size);
+
+/* Writes "<dir>/<uuid-v4><suffix>" into buf. */
+MMVI_HIDDEN int mmvi_uuid_path(const char *dir, const char *suffix, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,67 @@
+/* The counters behind mmv_stats: one relaxed atomic each, so counting never takes a lock. */
+#ifndef MMVEC_STATS_INTERNAL_H
+#define MMVEC_STATS_INTERNAL_H
+
+#include <stdint.h>
+
+enum mmvi_stat {
+    MMVI_STAT_ACTIVE_SEGMENTS,
+    MMVI_STAT_FALLOCATE_FAILED,
+    MMVI_STAT_TRUNCATE_FAILED,
+    MMVI_STAT_MAP_FAILED,
+    MMVI_STAT_UNMAP_FAILED,
+    MMVI_STAT_BYTES_MAPPED,
+    MMVI_STAT_BYTES_MAPPED_PEAK,
+    MMVI_STAT_BLOCKS_MADE,
+    MMVI_STAT_BLOCKS_LIVE,
+    MMVI_STAT_BLOCK_BYTES_LIVE,
+    MMVI_STAT_BLOCK_BYTES_PEAK,
+    MMVI_STAT_LARGEST_BLOCK,
+    MMVI_STAT_CACHE_HITS,
+    MMVI_STAT_REALLOC_IN_PLACE,
+    MMVI_STAT_REALLOC_MOVED,
+    MMVI_STAT_REALLOC_COPIED,
+    MMVI_STAT_FALLBACKS,
+    MMVI_STAT_FALLBACK_DIR,
+    MMVI_STAT_FALLBACK_SPACE,
+    MMVI_STAT_FALLBACK_MAPS,
+    MMVI_STAT_FALLBACK_FILES,
+    MMVI_STAT_FALLBACK_OTHER,
+    MMVI_STAT_FILES_REAPED,
+    MMVI_STAT_BYTES_REAPED,
+    MMVI_STAT_COUNT
+};
+
+extern uint64_t mmvi_stat_table[MMVI_STAT_COUNT] __attribute__((visibility("hidden")));
+
+static inline void mmvi_stat_add(enum mmvi_stat s, uint64_t n)
+{
+    __atomic_fetch_add(&mmvi_stat_table[s], n, __ATOMIC_RELAXED);
+}
+static inline void mmvi_stat_sub(enum mmvi_stat s, uint64_t n)
+{
+    __atomic_fetch_sub(&mmvi_stat_table[s], n, __ATOMIC_RELAXED);
+}
+static inline void mmvi_stat_inc(enum mmvi_stat s) { mmvi_stat_add(s, 1); }
+
+/* Raises the counter `s` to at least v (for peaks and maxima). */
+static inline void mmvi_stat_max(enum mmvi_stat s, uint64_t v)
+{
+    uint64_t cur = __atomic_load_n(&mmvi_stat_table[s], __ATOMIC_RELAXED);
+    while (cur < v &&
+           !__atomic_compare_exchange_n(&mmvi_stat_table[s], &cur, v, 1, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+    }
+}
+
+/* A mapping of `len` file-backed bytes came or went. */
+static inline void mmvi_stat_mapped(int64_t segments, int64_t len)
+{
+    mmvi_stat_add(MMVI_STAT_ACTIVE_SEGMENTS, (uint64_t)segments);
+    uint64_t now = __atomic_add_fetch(&mmvi_stat_table[MMVI_STAT_BYTES_MAPPED], (uint64_t)len,
+                                      __ATOMIC_RELAXED);
+    if (len > 0)
+        mmvi_stat_max(MMVI_STAT_BYTES_MAPPED_PEAK, now);
+}
+
+#endif
