@@ -75,12 +75,17 @@ int mmvi_dir_prepare(const char *dir, int strict)
     return check_dir(path, strict);
 }
 
-int mmvi_uuid_path(const char *dir, const char *suffix, char *buf, size_t size)
+void mmvi_uuid_text(char out[37])
 {
     uuid_t id;
-    char text[37];
     uuid_generate_random(id);
-    uuid_unparse_lower(id, text);
+    uuid_unparse_lower(id, out);
+}
+
+int mmvi_uuid_path(const char *dir, const char *suffix, char *buf, size_t size)
+{
+    char text[37];
+    mmvi_uuid_text(text);
     int n = snprintf(buf, size, "%s/%s%s", dir, text, suffix);
     if (n < 0)
         return -EINVAL;

@@ -18,4 +18,8 @@ MMVI_HIDDEN int mmvi_default_dir_path(char *buf, size_t size);
 /* Writes "<dir>/<uuid-v4><suffix>" into buf. */
 MMVI_HIDDEN int mmvi_uuid_path(const char *dir, const char *suffix, char *buf, size_t size);
 
+
+/* A new uuid v4 as 36 lowercase characters and a NUL. */
+MMVI_HIDDEN void mmvi_uuid_text(char out[37]);
+
 #endif

@@ -1,0 +1,713 @@
+/* The policy: route by size (small -> jemalloc, large -> segment blocks), the realloc, calloc and
+ * memalign rules, fallback to RAM, strict mode, exit cleanup. The small path is a compare and a
+ * call into jemalloc; everything else lives behind the `large_*` functions. */
+#define _GNU_SOURCE
+#include "mmvec/alloc.h"
+#include "mmvec/stats.h"
+
+#include "cache.h"
+#include "log.h"
+#include "namer.h"
+#include "options.h"
+#include "reaper.h"
+#include "registry.h"
+#include "segblock.h"
+#include "stats_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jemalloc/jemalloc.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+
+/* Requests below this go straight to jemalloc. 0 until the options are read (so the first
+ * request of any size takes the slow path once); SIZE_MAX when large blocks are off. */
+static size_t route_min;
+
+pthread_mutex_t mmvi_lock = PTHREAD_MUTEX_INITIALIZER;
+struct mmvi_block *mmvi_blocks;
+uint64_t mmvi_fork_epoch;
+
+/* Set while this thread is inside the large path: anything it allocates meanwhile (libuuid,
+ * stdio, the loader for backtraces) goes to jemalloc, so nothing can recurse or deadlock. */
+static __thread int in_large __attribute__((tls_model("initial-exec")));
+
+enum large_state { LARGE_UNTRIED, LARGE_READY, LARGE_UNUSABLE, LARGE_CLOSED };
+static enum large_state state;
+static int init_errno;     /* why LARGE_UNUSABLE */
+static size_t max_blocks;  /* from vm.max_map_count: each block costs the process two maps */
+static size_t nblocks;     /* records alive (live, cached or being torn down) */
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+static void route_init(void)
+{
+    mmvi_options_init();
+    size_t min = mmvi_opt.disable ? SIZE_MAX : mmvi_opt.threshold_min;
+    __atomic_store_n(&route_min, min ? min : 1, __ATOMIC_RELEASE);
+    /* jemalloc registers its fork handlers when it starts: make that happen before ours, so that
+     * at fork our lock is taken before its arena locks (we call jemalloc under our lock). */
+    dallocx(mallocx(1, 0), 0);
+    mmvi_fork_register();
+}
+
+/* Is a request of n bytes a segment block? Reads the options on the first call. */
+static int routed(size_t n)
+{
+    if (unlikely(__atomic_load_n(&route_min, __ATOMIC_ACQUIRE) == 0))
+        route_init();
+    return n >= route_min && n <= mmvi_opt.threshold_max && !in_large;
+}
+
+size_t mmv_threshold(void)
+{
+    if (__atomic_load_n(&route_min, __ATOMIC_ACQUIRE) == 0)
+        route_init();
+    return route_min;
+}
+
+/* ---- jemalloc, for everything small and for fallbacks ------------------------------------- */
+
+static int align_flags(size_t align)
+{
+    return align > 16 ? MALLOCX_ALIGN(align) : 0;
+}
+
+/* jemalloc's *allocx functions leave size 0 undefined: a minimum of 1 gives malloc(0) its
+ * unique pointer, as glibc does. */
+static void *small_alloc(size_t n, size_t align, int zero)
+{
+    void *p = mallocx(n ? n : 1, align_flags(align) | (zero ? MALLOCX_ZERO : 0));
+    if (unlikely(!p))
+        errno = ENOMEM;
+    return p;
+}
+
+/* ---- the large path ------------------------------------------------------------------------ */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static long read_max_map_count(void)
+{
+    char buf[32] = {0};
+    int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 65530;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    long v = n > 0 ? strtol(buf, NULL, 10) : 0;
+    return v > 0 ? v : 65530;
+}
+
+static void say_dir_unusable(const char *dir, int err)
+{
+    mmvi_warn_once(MMVI_WARN_DIR, "segment directory %s unusable (%s); large blocks stay in RAM",
+                   dir, strerror(-err));
+}
+
+/* First large request: reserve the address space, make this process's folder (reaping dead
+ * ones), read the map limit. Under the lock. */
+static void large_init(void)
+{
+    if (mmvi_opt.secure) {
+        mmvi_warn_once(MMVI_WARN_SECURE, "setuid/setgid program: MMVEC_* ignored, no files made");
+        state = LARGE_UNUSABLE;
+        init_errno = EPERM;
+        return;
+    }
+    char dir[4096];
+    int rc = mmvi_opt.dir[0] ? (snprintf(dir, sizeof dir, "%s", mmvi_opt.dir), 0)
+                             : mmvi_default_dir_path(dir, sizeof dir);
+    if (rc == 0)
+        rc = mmvi_registry_init(mmvi_opt.reserve_bytes);
+    if (rc == 0)
+        rc = mmvi_proc_open(dir);
+    if (rc < 0) {
+        say_dir_unusable(dir, rc);
+        state = LARGE_UNUSABLE;
+        init_errno = -rc;
+        return;
+    }
+    struct statfs fs;
+    if (statfs(dir, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == 0x858458f6 /*ramfs*/))
+        mmvi_warn_once(MMVI_WARN_TMPFS,
+                       "segment directory %s is in RAM (tmpfs): large blocks will not relieve "
+                       "memory; set MMVEC_DIR to a disk",
+                       dir);
+    long maps = read_max_map_count();
+    long spare = maps / 8 > 1024 ? maps / 8 : 1024;
+    max_blocks = maps > spare ? (size_t)(maps - spare) / 2 : 0;
+    state = LARGE_READY;
+}
+
+/* Serves a large request from RAM after the file path failed with err (positive errno). */
+static void *fallback(size_t n, size_t align, int zero, int err)
+{
+    enum mmvi_stat why = MMVI_STAT_FALLBACK_OTHER;
+    if (err == ENOSPC || err == EDQUOT || err == EFBIG)
+        why = MMVI_STAT_FALLBACK_SPACE;
+    else if (err == EMFILE || err == ENFILE)
+        why = MMVI_STAT_FALLBACK_FILES;
+    else if (err == ENOMEM)
+        why = MMVI_STAT_FALLBACK_MAPS;
+    else if (err == EACCES || err == EPERM || err == ENOENT || err == ENOTDIR || err == EROFS)
+        why = MMVI_STAT_FALLBACK_DIR;
+    mmvi_stat_inc(MMVI_STAT_FALLBACKS);
+    mmvi_stat_inc(why);
+    if (mmvi_opt.strict) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    mmvi_warn_once(MMVI_WARN_FALLBACK, "cannot make a segment file (%s); serving large blocks "
+                   "from RAM (counted in MMVEC_STATS)", strerror(err));
+    return small_alloc(n, align, zero);
+}
+
+static void count_made(const struct mmvi_block *b, int from_cache)
+{
+    mmvi_stat_inc(MMVI_STAT_BLOCKS_MADE);
+    mmvi_stat_inc(MMVI_STAT_BLOCKS_LIVE);
+    if (from_cache)
+        mmvi_stat_inc(MMVI_STAT_CACHE_HITS);
+    uint64_t live = __atomic_add_fetch(&mmvi_stat_table[MMVI_STAT_BLOCK_BYTES_LIVE], b->size,
+                                       __ATOMIC_RELAXED);
+    mmvi_stat_max(MMVI_STAT_BLOCK_BYTES_PEAK, live);
+    mmvi_stat_max(MMVI_STAT_LARGEST_BLOCK, b->size);
+}
+
+static void count_gone(const struct mmvi_block *b)
+{
+    mmvi_stat_sub(MMVI_STAT_BLOCKS_LIVE, 1);
+    mmvi_stat_sub(MMVI_STAT_BLOCK_BYTES_LIVE, b->size);
+}
+
+/* Tears down blocks that left the cache: files and mappings first, without the lock (dropping
+ * dirty pages is the slow part), then their records under it. */
+static void teardown(struct mmvi_evicted *ev)
+{
+    for (struct mmvi_block *b = ev->head; b; b = b->cache_next) {
+        mmvi_segblock_unlink(b);
+        mmvi_segblock_unmap(b);
+    }
+    if (!ev->head)
+        return;
+    pthread_mutex_lock(&mmvi_lock);
+    for (struct mmvi_block *b = ev->head, *next; b; b = next) {
+        next = b->cache_next;
+        mmvi_block_forget(b);
+        nblocks--;
+    }
+    pthread_mutex_unlock(&mmvi_lock);
+}
+
+/* A new record with its space reserved, or NULL with *err. Under the lock. */
+static struct mmvi_block *new_record(size_t size, size_t align, int *err)
+{
+    size_t span = mmvi_granule_round(size);
+    if (nblocks >= max_blocks) {
+        *err = ENOMEM;
+        return NULL;
+    }
+    struct mmvi_block *b = mallocx(sizeof *b, MALLOCX_ZERO);
+    uintptr_t addr = span && b ? mmvi_space_take(span, align) : 0;
+    if (!addr) {
+        if (b)
+            dallocx(b, 0);
+        *err = ENOMEM;
+        return NULL;
+    }
+    b->addr = addr;
+    b->size = size;
+    b->span = span;
+    b->align = align;
+    b->fork_epoch = mmvi_fork_epoch;
+    b->incarnation = mmvi_proc.incarnation;
+    nblocks++;
+    return b;
+}
+
+static void publish(struct mmvi_block *b)
+{
+    b->state = MMVI_BLOCK_LIVE;
+    b->prev = NULL;
+    b->next = mmvi_blocks;
+    if (mmvi_blocks)
+        mmvi_blocks->prev = b;
+    mmvi_blocks = b;
+    mmvi_registry_set(b->addr, b->span, b);
+}
+
+static void log_block(const char *what, const struct mmvi_block *b)
+{
+    if (mmvi_opt.log < 2)
+        return;
+    char path[4200];
+    if (mmvi_block_path_of(b, path, sizeof path) < 0)
+        path[0] = '\0';
+    mmvi_log(2, "%s %p %zu B %s", what, (void *)b->addr, b->size, path);
+    if (mmvi_opt.log >= 3)
+        mmvi_log_backtrace();
+}
+
+/* Takes the lock and makes sure the large path is set up. Returns 0, or the errno that keeps
+ * large blocks off (the lock is then released). */
+static int large_enter(struct mmvi_evicted *ev)
+{
+    pthread_mutex_lock(&mmvi_lock);
+    if (state == LARGE_UNTRIED)
+        large_init();
+    if (state == LARGE_READY && !mmvi_proc.ready) { /* a fork child's first block */
+        int rc = mmvi_proc_open(mmvi_proc.dir);
+        if (rc < 0) {
+            say_dir_unusable(mmvi_proc.dir, rc);
+            state = LARGE_UNUSABLE;
+            init_errno = -rc;
+        }
+    }
+    if (state != LARGE_READY) {
+        int err = state == LARGE_CLOSED ? ENOMEM : init_errno;
+        pthread_mutex_unlock(&mmvi_lock);
+        return err ? err : ENOMEM;
+    }
+    mmvi_cache_decay(now_ms(), ev);
+    return 0;
+}
+
+static void *large_alloc(size_t n, size_t align, int zero)
+{
+    size_t size = mmvi_page_round(n);
+    struct mmvi_evicted ev = {NULL};
+    int err = size ? 0 : ENOMEM;
+    in_large = 1;
+    if (!err)
+        err = large_enter(&ev);
+    void *p = NULL;
+    if (!err) {
+        /* Recycling dirty pages is only cheaper than a fresh (zero) file up to a point. */
+        int may_reuse = !zero || size <= 2 * MMVI_GRANULE;
+        struct mmvi_block *b = may_reuse ? mmvi_cache_take(size, align) : NULL;
+        if (b) {
+            b->state = MMVI_BLOCK_LIVE;
+            pthread_mutex_unlock(&mmvi_lock);
+            if (zero)
+                memset((void *)b->addr, 0, b->size);
+            count_made(b, 1);
+            p = (void *)b->addr;
+        } else {
+            b = new_record(size, align, &err);
+            pthread_mutex_unlock(&mmvi_lock);
+            if (b)
+                err = -mmvi_segblock_make(b);
+            pthread_mutex_lock(&mmvi_lock);
+            if (b && !err) {
+                publish(b);
+                p = (void *)b->addr;
+            } else if (b) {
+                mmvi_block_forget(b);
+                nblocks--;
+            }
+            pthread_mutex_unlock(&mmvi_lock);
+            if (p) {
+                count_made(b, 0);
+                log_block("made", b);
+            }
+        }
+    }
+    teardown(&ev);
+    in_large = 0;
+    return p ? p : fallback(n, align, zero, err);
+}
+
+/* The block that starts at p, which must be a live block: anything else in our range is a
+ * misuse that would corrupt the registry, so it stops the program as glibc does. Under the
+ * lock. Returns NULL only for space lost to a foreign mapping (then p is jemalloc's). */
+static struct mmvi_block *live_block(void *p, const char *op)
+{
+    struct mmvi_block *b = mmvi_registry_owner(p);
+    if (b == MMVI_LOST)
+        return NULL;
+    if (!b || b->state != MMVI_BLOCK_LIVE)
+        mmvi_fatal("%s(%p): double free or not an allocated block", op, p);
+    if (b->addr != (uintptr_t)p)
+        mmvi_fatal("%s(%p): pointer inside the block %p, not at its start", op, p, (void *)b->addr);
+    return b;
+}
+
+static int cacheable(const struct mmvi_block *b)
+{
+    return b->size <= mmvi_opt.cache_bytes && b->fork_epoch == mmvi_fork_epoch &&
+           mmvi_block_owned(b) && !b->unlinked && state == LARGE_READY;
+}
+
+/* Frees a block; returns 0 when p turned out not to be ours. */
+static int large_free(void *p)
+{
+    struct mmvi_evicted ev = {NULL};
+    pthread_mutex_lock(&mmvi_lock);
+    struct mmvi_block *b = live_block(p, "free");
+    if (!b) {
+        pthread_mutex_unlock(&mmvi_lock);
+        return 0;
+    }
+    count_gone(b);
+    log_block("freed", b);
+    if (cacheable(b)) {
+        b->state = MMVI_BLOCK_CACHED;
+        mmvi_cache_put(b, now_ms(), &ev);
+    } else {
+        b->state = MMVI_BLOCK_DYING;
+        b->cache_next = NULL;
+        ev.head = b;
+    }
+    pthread_mutex_unlock(&mmvi_lock);
+    teardown(&ev);
+    return 1;
+}
+
+/* ---- realloc of a block -------------------------------------------------------------------- */
+
+/* Moves the contents of p (usable bytes `have`) to a new allocation of n bytes routed anew. */
+static void *realloc_copy(void *p, size_t have, size_t n)
+{
+    void *q = mmv_malloc(n);
+    if (!q)
+        return NULL;
+    memcpy(q, p, have < n ? have : n);
+    mmv_free(p);
+    mmvi_stat_inc(MMVI_STAT_REALLOC_COPIED);
+    return q;
+}
+
+static int block_shrink(struct mmvi_block *b, size_t size)
+{
+    char path[4200];
+    size_t span = mmvi_granule_round(size);
+    mmvi_space_unmap(b->addr + size, b->size - size);
+    if (!b->unlinked && mmvi_block_path_of(b, path, sizeof path) == 0)
+        (void)truncate(path, (off_t)size); /* gives the disk space back; harmless if it fails */
+    mmvi_stat_mapped(0, -(int64_t)(b->size - size));
+    pthread_mutex_lock(&mmvi_lock);
+    if (span < b->span) {
+        mmvi_registry_set(b->addr + span, b->span - span, NULL);
+        mmvi_space_give(b->addr + span, b->span - span);
+        b->span = span;
+    }
+    b->size = size;
+    pthread_mutex_unlock(&mmvi_lock);
+    return 0;
+}
+
+/* Grows b's file to `size` and maps the new part: in place when the space after the block is
+ * free, else by moving the whole mapping (mremap moves page tables: no data copied). */
+static int block_grow(struct mmvi_block *b, size_t size)
+{
+    char path[4200];
+    int fd, rc = mmvi_block_path_of(b, path, sizeof path);
+    if (rc == 0)
+        rc = mmvi_os_open(path, &fd);
+    if (rc < 0)
+        return rc;
+    rc = mmvi_os_resize(fd, b->size, size);
+    size_t span = mmvi_granule_round(size);
+    uintptr_t to = b->addr;
+    if (rc == 0 && span > b->span) {
+        pthread_mutex_lock(&mmvi_lock);
+        if (mmvi_space_extend(b->addr, b->span, span) < 0)
+            to = mmvi_space_take(span, b->align); /* keep the block's alignment */
+        pthread_mutex_unlock(&mmvi_lock);
+        rc = to ? 0 : -ENOMEM;
+    }
+    void *q = NULL;
+    if (rc == 0 && to == b->addr)
+        rc = mmvi_os_map(fd, b->size, size - b->size, (void *)(b->addr + b->size), 0, &q);
+    else if (rc == 0)
+        rc = mmvi_os_remap((void *)b->addr, b->size, size, (void *)to, &q);
+    if (rc < 0) {
+        (void)ftruncate(fd, (off_t)b->size);
+        if (to && to != b->addr) {
+            pthread_mutex_lock(&mmvi_lock);
+            mmvi_space_give(to, span);
+            pthread_mutex_unlock(&mmvi_lock);
+        }
+    }
+    mmvi_os_close(fd);
+    if (rc < 0)
+        return rc;
+    mmvi_stat_mapped(0, (int64_t)(size - b->size));
+    pthread_mutex_lock(&mmvi_lock);
+    if (to == b->addr) {
+        if (span > b->span)
+            mmvi_registry_set(b->addr + b->span, span - b->span, b);
+        mmvi_stat_inc(MMVI_STAT_REALLOC_IN_PLACE);
+    } else {
+        int lost = mmvi_space_refill(b->addr, b->size);
+        mmvi_registry_set(b->addr, b->span, NULL);
+        if (!lost)
+            mmvi_space_give(b->addr, b->span);
+        b->addr = to;
+        mmvi_registry_set(to, span, b);
+        mmvi_stat_inc(MMVI_STAT_REALLOC_MOVED);
+    }
+    b->span = span > b->span ? span : b->span;
+    b->size = size;
+    pthread_mutex_unlock(&mmvi_lock);
+    return 0;
+}
+
+static void *large_realloc(void *p, size_t n)
+{
+    pthread_mutex_lock(&mmvi_lock);
+    struct mmvi_block *b = live_block(p, "realloc");
+    pthread_mutex_unlock(&mmvi_lock);
+    if (!b) /* lost space: jemalloc's */
+        return rallocx(p, n, 0);
+    size_t size = mmvi_page_round(n);
+    if (!routed(n) || size == 0 || (b->unlinked && size > b->size))
+        return realloc_copy(p, b->size, n); /* crossing the threshold, or no file to grow */
+    if (size == b->size)
+        return p;
+    in_large = 1;
+    long delta = (long)size - (long)b->size;
+    int rc = size < b->size ? block_shrink(b, size) : block_grow(b, size);
+    in_large = 0;
+    if (rc < 0) {
+        if (mmvi_opt.strict) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        /* The file could not grow (full disk...): the data moves to RAM instead. */
+        void *q = fallback(n, 0, 0, -rc);
+        if (q) {
+            memcpy(q, p, b->size);
+            mmv_free(p);
+        }
+        return q;
+    }
+    mmvi_stat_add(MMVI_STAT_BLOCK_BYTES_LIVE, (uint64_t)delta);
+    mmvi_stat_max(MMVI_STAT_BLOCK_BYTES_PEAK,
+                  __atomic_load_n(&mmvi_stat_table[MMVI_STAT_BLOCK_BYTES_LIVE], __ATOMIC_RELAXED));
+    mmvi_stat_max(MMVI_STAT_LARGEST_BLOCK, size);
+    return (void *)b->addr;
+}
+
+/* ---- the public entry points (the interposer maps the standard names onto these) ----------- */
+
+void *mmv_malloc(size_t n)
+{
+    if (likely(n < route_min))
+        return small_alloc(n, 0, 0);
+    return routed(n) ? large_alloc(n, 1, 0) : small_alloc(n, 0, 0);
+}
+
+void *mmv_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (unlikely(__builtin_mul_overflow(n, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (likely(total < route_min))
+        return small_alloc(total, 0, 1);
+    /* A fresh segment file reads as zeros: its pages are not touched here. */
+    return routed(total) ? large_alloc(total, 1, 1) : small_alloc(total, 0, 1);
+}
+
+void mmv_free(void *p)
+{
+    if (likely(!mmvi_in_reserve(p))) {
+        if (p)
+            dallocx(p, 0);
+        return;
+    }
+    if (!large_free(p))
+        dallocx(p, 0);
+}
+
+/* Sized free, for C++'s sized delete: jemalloc finds the size class without a lookup. */
+void mmv_free_sized(void *p, size_t size)
+{
+    if (likely(!mmvi_in_reserve(p))) {
+        if (p)
+            sdallocx(p, size ? size : 1, 0);
+        return;
+    }
+    if (!large_free(p))
+        dallocx(p, 0);
+}
+
+void *mmv_realloc(void *p, size_t n)
+{
+    if (!p)
+        return mmv_malloc(n);
+    if (n == 0) { /* glibc frees and returns NULL */
+        mmv_free(p);
+        return NULL;
+    }
+    if (unlikely(mmvi_in_reserve(p)))
+        return large_realloc(p, n);
+    if (unlikely(routed(n))) /* crossing the threshold upwards */
+        return realloc_copy(p, sallocx(p, 0), n);
+    void *q = rallocx(p, n, 0);
+    if (unlikely(!q))
+        errno = ENOMEM;
+    return q;
+}
+
+void *mmv_reallocarray(void *p, size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return mmv_realloc(p, total);
+}
+
+static int valid_alignment(size_t a)
+{
+    return a != 0 && (a & (a - 1)) == 0;
+}
+
+static void *aligned(size_t align, size_t n)
+{
+    if (align <= 16)
+        return mmv_malloc(n);
+    if (routed(n))
+        return large_alloc(n, align > mmvi_page_size() ? align : 1, 0);
+    return small_alloc(n, align, 0);
+}
+
+int mmv_posix_memalign(void **out, size_t align, size_t n)
+{
+    if (!out || !valid_alignment(align) || align % sizeof(void *) != 0)
+        return EINVAL;
+    int saved = errno;
+    void *p = aligned(align, n);
+    if (!p)
+        return ENOMEM;
+    errno = saved;
+    *out = p;
+    return 0;
+}
+
+void *mmv_aligned_alloc(size_t align, size_t n)
+{
+    if (!valid_alignment(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return aligned(align, n);
+}
+
+/* glibc's memalign rounds an alignment that is not a power of two up to the next one. */
+void *mmv_memalign(size_t align, size_t n)
+{
+    if (align > (SIZE_MAX >> 1) + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t a = 1;
+    while (a < align)
+        a <<= 1;
+    return aligned(a, n);
+}
+
+void *mmv_valloc(size_t n)
+{
+    return aligned(mmvi_page_size(), n);
+}
+
+void *mmv_pvalloc(size_t n)
+{
+    size_t rounded = mmvi_page_round(n ? n : 1);
+    if (!rounded) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return aligned(mmvi_page_size(), rounded);
+}
+
+size_t mmv_usable_size(const void *p)
+{
+    if (!p)
+        return 0;
+    if (unlikely(mmvi_in_reserve(p))) {
+        struct mmvi_block *b = mmvi_registry_owner(p);
+        if (b != MMVI_LOST)
+            return b && b->addr == (uintptr_t)p ? b->size : 0;
+    }
+    return sallocx((void *)p, 0);
+}
+
+bool mmv_owns(const void *p)
+{
+    if (!mmvi_in_reserve(p))
+        return false;
+    pthread_mutex_lock(&mmvi_lock);
+    struct mmvi_block *b = mmvi_registry_owner(p);
+    bool mine = b && b != MMVI_LOST && b->addr == (uintptr_t)p && b->state == MMVI_BLOCK_LIVE;
+    pthread_mutex_unlock(&mmvi_lock);
+    return mine;
+}
+
+int mmv_block_path(const void *p, char *buf, size_t size)
+{
+    if (!buf || !mmvi_in_reserve(p))
+        return -EINVAL;
+    pthread_mutex_lock(&mmvi_lock);
+    struct mmvi_block *b = mmvi_registry_owner(p);
+    int rc = -EINVAL;
+    if (b && b != MMVI_LOST && b->addr == (uintptr_t)p && b->state == MMVI_BLOCK_LIVE)
+        rc = b->unlinked ? -ENOENT : mmvi_block_path_of(b, buf, size);
+    pthread_mutex_unlock(&mmvi_lock);
+    return rc;
+}
+
+void mmvi_alloc_after_fork_child(void)
+{
+    nblocks = 0;
+    for (struct mmvi_block *b = mmvi_blocks; b; b = b->next)
+        nblocks++;
+}
+
+/* ---- exit ------------------------------------------------------------------------------------ */
+
+/* At exit every file of ours goes (the mappings stay valid until the process is gone), the
+ * folder and its lock too; later large requests, from threads still running, stay in RAM. */
+__attribute__((destructor)) static void mmvi_at_exit(void)
+{
+    struct mmvi_evicted ev = {NULL};
+    pthread_mutex_lock(&mmvi_lock);
+    if (state == LARGE_READY) {
+        mmvi_cache_drain(&ev);
+        for (struct mmvi_block *b = mmvi_blocks; b; b = b->next)
+            if (b->state == MMVI_BLOCK_LIVE)
+                mmvi_segblock_unlink(b);
+        state = LARGE_CLOSED;
+    }
+    pthread_mutex_unlock(&mmvi_lock);
+    teardown(&ev);
+    pthread_mutex_lock(&mmvi_lock);
+    mmvi_proc_close();
+    pthread_mutex_unlock(&mmvi_lock);
+    if (mmvi_opt.stats)
+        mmv_stats_print(STDERR_FILENO);
+}

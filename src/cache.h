@@ -1,0 +1,34 @@
+/* Freed blocks kept mapped, with their files, for reuse: a new block of a similar size then costs
+ * no file, no syscall and no page fault. Bounded in bytes and count, and decaying: a block that
+ * waited longer than MMVEC_CACHE_DECAY_MS is released at the next large request. All calls are
+ * made under the allocator lock; blocks that leave the cache are handed back to the caller to tear
+ * down after unlocking. */
+#ifndef MMVEC_CACHE_H
+#define MMVEC_CACHE_H
+
+#include "block.h"
+#include "os.h"
+
+#include <stddef.h>
+
+#define MMVI_CACHE_SLOTS 64
+
+/* A list of blocks to tear down (linked through cache_next). */
+struct mmvi_evicted {
+    struct mmvi_block *head;
+};
+
+/* A cached block of at least `size` bytes (at most a quarter more), with its address aligned to
+ * `align`, or NULL. */
+MMVI_HIDDEN struct mmvi_block *mmvi_cache_take(size_t size, size_t align);
+
+/* Keeps b (its state must already be CACHED); what no longer fits goes to *out. */
+MMVI_HIDDEN void mmvi_cache_put(struct mmvi_block *b, uint64_t now_ms, struct mmvi_evicted *out);
+
+/* Moves blocks cached before now_ms - decay_ms to *out. */
+MMVI_HIDDEN void mmvi_cache_decay(uint64_t now_ms, struct mmvi_evicted *out);
+
+/* Moves every cached block to *out. */
+MMVI_HIDDEN void mmvi_cache_drain(struct mmvi_evicted *out);
+
+#endif

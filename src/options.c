@@ -1,0 +1,208 @@
+/* The options table: every MMVEC_* variable, read once from the environment. */
+#define _GNU_SOURCE
+#include "options.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+#define MMVI_DEFAULT_THRESHOLD (1u << 20)
+
+struct mmvi_options mmvi_opt = {
+    .threshold_min = MMVI_DEFAULT_THRESHOLD,
+    .threshold_max = SIZE_MAX,
+    .cache_bytes = (size_t)1 << 30,
+    .cache_decay_ms = 5000,
+    .reserve_bytes = (size_t)4 << 40,
+    .log = 1,
+    .fork_mode = MMVI_FORK_PRIVATE,
+};
+
+int mmvi_parse_size(const char *s, size_t *out)
+{
+    if (!s || !out)
+        return -EINVAL;
+    while (*s == ' ')
+        s++;
+    if (*s < '0' || *s > '9')
+        return -EINVAL;
+    uint64_t v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return -ERANGE;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    unsigned shift = 0;
+    switch (*s) {
+    case 'k': case 'K': shift = 10; s++; break;
+    case 'm': case 'M': shift = 20; s++; break;
+    case 'g': case 'G': shift = 30; s++; break;
+    case 't': case 'T': shift = 40; s++; break;
+    default: break;
+    }
+    if (shift && (*s == 'i' || *s == 'I'))
+        s++;
+    if (*s == 'b' || *s == 'B')
+        s++;
+    while (*s == ' ')
+        s++;
+    if (*s != '\0')
+        return -EINVAL;
+    if (shift && v > (SIZE_MAX >> shift))
+        return -ERANGE;
+    if (v > SIZE_MAX)
+        return -ERANGE;
+    *out = (size_t)(v << shift);
+    return 0;
+}
+
+int mmvi_parse_range(const char *s, size_t *min, size_t *max)
+{
+    if (!s || !min || !max)
+        return -EINVAL;
+    const char *colon = strchr(s, ':');
+    if (!colon) {
+        *max = SIZE_MAX;
+        return mmvi_parse_size(s, min);
+    }
+    char lo[64];
+    size_t n = (size_t)(colon - s);
+    if (n >= sizeof lo)
+        return -EINVAL;
+    memcpy(lo, s, n);
+    lo[n] = '\0';
+    size_t a, b;
+    int rc = mmvi_parse_size(lo, &a);
+    if (rc == 0)
+        rc = mmvi_parse_size(colon + 1, &b);
+    if (rc < 0)
+        return rc;
+    if (a > b)
+        return -EINVAL;
+    *min = a;
+    *max = b;
+    return 0;
+}
+
+static void bad(const char *name, const char *value)
+{
+    /* One line per bad variable; the default stays in force. */
+    mmvi_log(1, "warning: ignoring %s=\"%.64s\" (invalid value); using the default", name, value);
+}
+
+/* 0/1 switches: "1", "0", "yes", "no", "true", "false", "on", "off". */
+static void read_bool(const char *name, int *out)
+{
+    const char *v = getenv(name);
+    if (!v)
+        return;
+    static const char *const yes[] = {"1", "yes", "true", "on"}, *const no[] = {"0", "no", "false", "off", ""};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = 1;
+            return;
+        }
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = 0;
+            return;
+        }
+    bad(name, v);
+}
+
+static void read_size(const char *name, size_t *out, size_t lo, size_t hi)
+{
+    const char *v = getenv(name);
+    size_t x;
+    if (!v)
+        return;
+    if (mmvi_parse_size(v, &x) < 0 || x < lo || x > hi)
+        bad(name, v);
+    else
+        *out = x;
+}
+
+static void read_threshold(void)
+{
+    const char *v = getenv("MMVEC_THRESHOLD");
+    size_t lo, hi;
+    if (!v)
+        return;
+    if (mmvi_parse_range(v, &lo, &hi) < 0 || lo == 0) {
+        bad("MMVEC_THRESHOLD", v);
+        return;
+    }
+    mmvi_opt.threshold_min = lo;
+    mmvi_opt.threshold_max = hi;
+}
+
+static void read_log(void)
+{
+    const char *v = getenv("MMVEC_LOG");
+    if (!v)
+        return;
+    if (v[0] >= '0' && v[0] <= '3' && v[1] == '\0')
+        mmvi_opt.log = v[0] - '0';
+    else
+        bad("MMVEC_LOG", v);
+}
+
+static void read_fork(void)
+{
+    const char *v = getenv("MMVEC_FORK");
+    if (!v)
+        return;
+    if (strcmp(v, "private") == 0)
+        mmvi_opt.fork_mode = MMVI_FORK_PRIVATE;
+    else if (strcmp(v, "copy") == 0)
+        mmvi_opt.fork_mode = MMVI_FORK_COPY;
+    else if (strcmp(v, "shared") == 0)
+        mmvi_opt.fork_mode = MMVI_FORK_SHARED;
+    else
+        bad("MMVEC_FORK", v);
+}
+
+static void read_dir(void)
+{
+    const char *v = getenv("MMVEC_DIR");
+    if (!v)
+        return;
+    size_t n = strlen(v);
+    if (n == 0 || n >= sizeof mmvi_opt.dir - 64) {
+        bad("MMVEC_DIR", v);
+        return;
+    }
+    memcpy(mmvi_opt.dir, v, n + 1);
+}
+
+void mmvi_options_init(void)
+{
+    static int done;
+    if (__atomic_load_n(&done, __ATOMIC_ACQUIRE))
+        return;
+    /* Two threads racing here both parse the same environment into the same values: harmless,
+     * and it keeps this path free of locks before anything is set up. */
+    if (getauxval(AT_SECURE)) {
+        mmvi_opt.secure = 1;
+        mmvi_opt.disable = 1;
+    } else {
+        read_log(); /* first: it decides whether the others may warn */
+        read_threshold();
+        read_bool("MMVEC_STRICT", &mmvi_opt.strict);
+        read_bool("MMVEC_UNLINK", &mmvi_opt.unlink_files);
+        read_bool("MMVEC_DISABLE", &mmvi_opt.disable);
+        read_bool("MMVEC_STATS", &mmvi_opt.stats);
+        read_fork();
+        read_dir();
+        read_size("MMVEC_CACHE", &mmvi_opt.cache_bytes, 0, SIZE_MAX);
+        size_t decay = mmvi_opt.cache_decay_ms;
+        read_size("MMVEC_CACHE_DECAY_MS", &decay, 0, 3600u * 1000u);
+        mmvi_opt.cache_decay_ms = (unsigned)decay;
+        read_size("MMVEC_RESERVE", &mmvi_opt.reserve_bytes, (size_t)1 << 30, (size_t)64 << 40);
+    }
+    __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+}

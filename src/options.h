@@ -1,0 +1,40 @@
+/* MMVEC_* environment variables: read once, parsed, validated. A bad value gives one warning and
+ * the default. In a setuid/setgid program (AT_SECURE) none is read and no file is ever made. */
+#ifndef MMVEC_OPTIONS_H
+#define MMVEC_OPTIONS_H
+
+#include "os.h"
+
+#include <stddef.h>
+
+enum mmvi_fork_mode { MMVI_FORK_PRIVATE, MMVI_FORK_COPY, MMVI_FORK_SHARED };
+
+struct mmvi_options {
+    size_t threshold_min;  /* requests in [min, max] become segment blocks */
+    size_t threshold_max;
+    size_t cache_bytes;    /* freed blocks kept mapped for reuse, at most this many bytes */
+    unsigned cache_decay_ms; /* ... and for at most this long */
+    size_t reserve_bytes;  /* address space reserved for blocks */
+    int strict;            /* no RAM fallback: NULL + ENOMEM instead */
+    int unlink_files;      /* unlink each file right after mapping it */
+    int disable;           /* everything to jemalloc */
+    int stats;             /* print the stats table at exit */
+    int log;               /* 0 silent, 1 warnings, 2 a line per block, 3 with backtraces */
+    int secure;            /* AT_SECURE: variables ignored, no files */
+    enum mmvi_fork_mode fork_mode;
+    char dir[4096];        /* empty: the namer's default directory */
+};
+
+extern struct mmvi_options mmvi_opt MMVI_HIDDEN;
+
+/* Reads the environment (once; later calls return at once). Allocates nothing. */
+MMVI_HIDDEN void mmvi_options_init(void);
+
+/* "64M", "1g", "4096", "2KiB": bytes, with K/M/G/T (powers of 1024). -EINVAL on garbage,
+ * -ERANGE on overflow. */
+MMVI_HIDDEN int mmvi_parse_size(const char *s, size_t *out);
+
+/* "64M" (from 64M up) or "64M:1G" (inclusive range, as AUTO_HBW_SIZE). */
+MMVI_HIDDEN int mmvi_parse_range(const char *s, size_t *min, size_t *max);
+
+#endif

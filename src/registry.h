@@ -1,0 +1,63 @@
+/* Which addresses are segment blocks. All blocks live inside one reserved range of address space
+ * (PROT_NONE, no memory), so "is p mine?" is one subtraction and compare, with no lock: that is
+ * all the small path ever pays. Inside the range, the space is cut into granules; a table maps
+ * each granule to the block that owns it, and a bitmap (under the allocator lock) says which are
+ * free. */
+#ifndef MMVEC_REGISTRY_H
+#define MMVEC_REGISTRY_H
+
+#include "block.h"
+#include "os.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MMVI_GRANULE_SHIFT 20
+#define MMVI_GRANULE ((size_t)1 << MMVI_GRANULE_SHIFT)
+
+/* Set once by mmvi_registry_init; zero before, so nothing is in range. */
+extern uintptr_t mmvi_reserve_base MMVI_HIDDEN;
+extern size_t mmvi_reserve_size MMVI_HIDDEN;
+
+static inline int mmvi_in_reserve(const void *p)
+{
+    return (uintptr_t)p - __atomic_load_n(&mmvi_reserve_base, __ATOMIC_RELAXED) <
+           __atomic_load_n(&mmvi_reserve_size, __ATOMIC_RELAXED);
+}
+
+/* A granule whose space was lost to a foreign mapping (see registry.c): never ours again. */
+#define MMVI_LOST ((struct mmvi_block *)1)
+
+/* Reserves `bytes` of address space. 0 or a negative errno. */
+MMVI_HIDDEN int mmvi_registry_init(size_t bytes);
+
+/* The block owning the granule that holds p (NULL: a free granule; MMVI_LOST). No lock. */
+MMVI_HIDDEN struct mmvi_block *mmvi_registry_owner(const void *p);
+
+/* Under the allocator lock: finds `span` bytes (granule multiple) of free space aligned to
+ * `align` (power of two), marks them used, returns the address or 0. */
+MMVI_HIDDEN uintptr_t mmvi_space_take(size_t span, size_t align);
+/* Under the lock: tries to extend [addr, addr+span) to new_span in place. 0 on success. */
+MMVI_HIDDEN int mmvi_space_extend(uintptr_t addr, size_t span, size_t new_span);
+/* Under the lock: gives back [addr, addr+span) (already PROT_NONE again). */
+MMVI_HIDDEN void mmvi_space_give(uintptr_t addr, size_t span);
+
+/* Points every granule of [addr, addr+span) at b (or NULL). */
+MMVI_HIDDEN void mmvi_registry_set(uintptr_t addr, size_t span, struct mmvi_block *b);
+
+/* Turns [addr, addr+len) back into reserved, inaccessible space, dropping whatever was mapped
+ * there in one step (no moment in which another mmap could take it). 0 or negative errno. */
+MMVI_HIDDEN int mmvi_space_unmap(uintptr_t addr, size_t len);
+
+/* After a mremap moved a mapping away from [addr, addr+len): puts the reservation back there.
+ * If something else took the hole meanwhile, its granules are marked lost (and stay used):
+ * returns 1 then, else 0. */
+MMVI_HIDDEN int mmvi_space_refill(uintptr_t addr, size_t len);
+
+/* Rounds n up to a granule multiple (0 on overflow). */
+static inline size_t mmvi_granule_round(size_t n)
+{
+    return n > SIZE_MAX - (MMVI_GRANULE - 1) ? 0 : (n + MMVI_GRANULE - 1) & ~(MMVI_GRANULE - 1);
+}
+
+#endif
