@@ -482,8 +482,15 @@ static void *large_realloc(void *p, size_t n)
     size_t size = mmvi_page_round(n);
     if (!routed(n) || size == 0 || (b->unlinked && size > b->size))
         return realloc_copy(p, b->size, n); /* crossing the threshold, or no file to grow */
-    if (size == b->size)
+    /* Hysteresis, as for a vector: growth takes a quarter more than asked, so a block grown in
+     * small steps pays for a file resize only every 25%; a shrink of less than that keeps the
+     * block as it is. */
+    if (size <= b->size && size >= b->size - b->size / 4)
         return p;
+    if (size > b->size) {
+        size_t ahead = mmvi_page_round(b->size + b->size / 4);
+        size = ahead > size ? ahead : size;
+    }
     in_large = 1;
     long delta = (long)size - (long)b->size;
     int rc = size < b->size ? block_shrink(b, size) : block_grow(b, size);
