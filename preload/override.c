@@ -1,18 +1,19 @@
-/* The standard names, each mapped onto the mmvec allocator (libmmvec), and nothing else:
- * every rule lives in src/alloc.c. Exported from libmmvec_preload.so, which is LD_PRELOADed or
- * linked (-lmmvec_preload) ahead of libc. */
+/* The standard names, each mapped onto the mmvec allocator, and nothing else: every rule lives
+ * in src/alloc.c (malloc, free and realloc use its inline small path, src/alloc_fast.h).
+ * Exported from libmmvec_preload.so, which is LD_PRELOADed or linked (-lmmvec_preload). */
 #define _GNU_SOURCE
+#include "alloc_fast.h"
 #include "mmvec/alloc.h"
 
 #include <stddef.h>
 
 #define EXPORT __attribute__((visibility("default")))
 
-EXPORT void *malloc(size_t n) { return mmv_malloc(n); }
+EXPORT void *malloc(size_t n) { return mmvi_malloc(n); }
 EXPORT void *calloc(size_t n, size_t size) { return mmv_calloc(n, size); }
-EXPORT void *realloc(void *p, size_t n) { return mmv_realloc(p, n); }
+EXPORT void *realloc(void *p, size_t n) { return mmvi_realloc(p, n); }
 EXPORT void *reallocarray(void *p, size_t n, size_t size) { return mmv_reallocarray(p, n, size); }
-EXPORT void free(void *p) { mmv_free(p); }
+EXPORT void free(void *p) { mmvi_free(p); }
 EXPORT void cfree(void *p) { mmv_free(p); }
 EXPORT int posix_memalign(void **out, size_t align, size_t n) { return mmv_posix_memalign(out, align, n); }
 EXPORT void *aligned_alloc(size_t align, size_t n) { return mmv_aligned_alloc(align, n); }

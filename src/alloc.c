@@ -5,6 +5,7 @@
 #include "mmvec/alloc.h"
 #include "mmvec/stats.h"
 
+#include "alloc_fast.h"
 #include "cache.h"
 #include "log.h"
 #include "namer.h"
@@ -12,11 +13,11 @@
 #include "reaper.h"
 #include "registry.h"
 #include "segblock.h"
+#include "small.h"
 #include "stats_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jemalloc/jemalloc.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,9 +34,7 @@
 #define TMPFS_MAGIC 0x01021994
 #endif
 
-/* Requests below this go straight to jemalloc. 0 until the options are read (so the first
- * request of any size takes the slow path once); SIZE_MAX when large blocks are off. */
-static size_t route_min;
+size_t mmvi_route_min;
 
 pthread_mutex_t mmvi_lock = PTHREAD_MUTEX_INITIALIZER;
 struct mmvi_block *mmvi_blocks;
@@ -57,40 +56,39 @@ static void route_init(void)
 {
     mmvi_options_init();
     size_t min = mmvi_opt.disable ? SIZE_MAX : mmvi_opt.threshold_min;
-    __atomic_store_n(&route_min, min ? min : 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&mmvi_route_min, min ? min : 1, __ATOMIC_RELEASE);
     /* jemalloc registers its fork handlers when it starts: make that happen before ours, so that
      * at fork our lock is taken before its arena locks (we call jemalloc under our lock). */
-    dallocx(mallocx(1, 0), 0);
+    mmvi_je_free(mmvi_je_malloc(1));
     mmvi_fork_register();
 }
 
 /* Is a request of n bytes a segment block? Reads the options on the first call. */
 static int routed(size_t n)
 {
-    if (unlikely(__atomic_load_n(&route_min, __ATOMIC_ACQUIRE) == 0))
+    if (unlikely(__atomic_load_n(&mmvi_route_min, __ATOMIC_ACQUIRE) == 0))
         route_init();
-    return n >= route_min && n <= mmvi_opt.threshold_max && !in_large;
+    return n >= mmvi_route_min && n <= mmvi_opt.threshold_max && !in_large;
 }
 
 size_t mmv_threshold(void)
 {
-    if (__atomic_load_n(&route_min, __ATOMIC_ACQUIRE) == 0)
+    if (__atomic_load_n(&mmvi_route_min, __ATOMIC_ACQUIRE) == 0)
         route_init();
-    return route_min;
+    return mmvi_route_min;
 }
 
 /* ---- jemalloc, for everything small and for fallbacks ------------------------------------- */
 
-static int align_flags(size_t align)
-{
-    return align > 16 ? MALLOCX_ALIGN(align) : 0;
-}
-
-/* jemalloc's *allocx functions leave size 0 undefined: a minimum of 1 gives malloc(0) its
- * unique pointer, as glibc does. */
 static void *small_alloc(size_t n, size_t align, int zero)
 {
-    void *p = mallocx(n ? n : 1, align_flags(align) | (zero ? MALLOCX_ZERO : 0));
+    void *p = NULL;
+    if (align > 16) {
+        if (mmvi_je_posix_memalign(&p, align, n) != 0)
+            p = NULL;
+    } else {
+        p = zero ? mmvi_je_calloc(1, n) : mmvi_je_malloc(n);
+    }
     if (unlikely(!p))
         errno = ENOMEM;
     return p;
@@ -226,11 +224,10 @@ static struct mmvi_block *new_record(size_t size, size_t align, int *err)
         *err = ENOMEM;
         return NULL;
     }
-    struct mmvi_block *b = mallocx(sizeof *b, MALLOCX_ZERO);
+    struct mmvi_block *b = mmvi_je_calloc(1, sizeof *b);
     uintptr_t addr = span && b ? mmvi_space_take(span, align) : 0;
     if (!addr) {
-        if (b)
-            dallocx(b, 0);
+        mmvi_je_free(b);
         *err = ENOMEM;
         return NULL;
     }
@@ -478,7 +475,7 @@ static void *large_realloc(void *p, size_t n)
     struct mmvi_block *b = live_block(p, "realloc");
     pthread_mutex_unlock(&mmvi_lock);
     if (!b) /* lost space: jemalloc's */
-        return rallocx(p, n, 0);
+        return mmvi_je_realloc(p, n);
     size_t size = mmvi_page_round(n);
     if (!routed(n) || size == 0 || (b->unlinked && size > b->size))
         return realloc_copy(p, b->size, n); /* crossing the threshold, or no file to grow */
@@ -517,11 +514,14 @@ static void *large_realloc(void *p, size_t n)
 
 /* ---- the public entry points (the interposer maps the standard names onto these) ----------- */
 
+void *mmvi_malloc_slow(size_t n)
+{
+    return routed(n) ? large_alloc(n, 1, 0) : small_alloc(n, 0, 0);
+}
+
 void *mmv_malloc(size_t n)
 {
-    if (likely(n < route_min))
-        return small_alloc(n, 0, 0);
-    return routed(n) ? large_alloc(n, 1, 0) : small_alloc(n, 0, 0);
+    return mmvi_malloc(n);
 }
 
 void *mmv_calloc(size_t n, size_t size)
@@ -531,21 +531,21 @@ void *mmv_calloc(size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (likely(total < route_min))
+    if (likely(total < mmvi_route_min))
         return small_alloc(total, 0, 1);
     /* A fresh segment file reads as zeros: its pages are not touched here. */
     return routed(total) ? large_alloc(total, 1, 1) : small_alloc(total, 0, 1);
 }
 
+void mmvi_free_slow(void *p)
+{
+    if (!large_free(p))
+        mmvi_je_free(p);
+}
+
 void mmv_free(void *p)
 {
-    if (likely(!mmvi_in_reserve(p))) {
-        if (p)
-            dallocx(p, 0);
-        return;
-    }
-    if (!large_free(p))
-        dallocx(p, 0);
+    mmvi_free(p);
 }
 
 /* Sized free, for C++'s sized delete: jemalloc finds the size class without a lookup. */
@@ -553,14 +553,13 @@ void mmv_free_sized(void *p, size_t size)
 {
     if (likely(!mmvi_in_reserve(p))) {
         if (p)
-            sdallocx(p, size ? size : 1, 0);
+            mmvi_je_sdallocx(p, size ? size : 1, 0);
         return;
     }
-    if (!large_free(p))
-        dallocx(p, 0);
+    mmvi_free_slow(p);
 }
 
-void *mmv_realloc(void *p, size_t n)
+void *mmvi_realloc_slow(void *p, size_t n)
 {
     if (!p)
         return mmv_malloc(n);
@@ -571,11 +570,8 @@ void *mmv_realloc(void *p, size_t n)
     if (unlikely(mmvi_in_reserve(p)))
         return large_realloc(p, n);
     if (unlikely(routed(n))) /* crossing the threshold upwards */
-        return realloc_copy(p, sallocx(p, 0), n);
-    void *q = rallocx(p, n, 0);
-    if (unlikely(!q))
-        errno = ENOMEM;
-    return q;
+        return realloc_copy(p, mmvi_je_malloc_usable_size(p), n);
+    return mmvi_je_realloc(p, n);
 }
 
 void *mmv_reallocarray(void *p, size_t n, size_t size)
@@ -585,7 +581,12 @@ void *mmv_reallocarray(void *p, size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return mmv_realloc(p, total);
+    return mmvi_realloc(p, total);
+}
+
+void *mmv_realloc(void *p, size_t n)
+{
+    return mmvi_realloc(p, n);
 }
 
 static int valid_alignment(size_t a)
@@ -661,7 +662,7 @@ size_t mmv_usable_size(const void *p)
         if (b != MMVI_LOST)
             return b && b->addr == (uintptr_t)p ? b->size : 0;
     }
-    return sallocx((void *)p, 0);
+    return mmvi_je_malloc_usable_size(p);
 }
 
 bool mmv_owns(const void *p)

@@ -6,10 +6,10 @@
 #include "options.h"
 #include "reaper.h"
 #include "registry.h"
+#include "small.h"
 #include "stats_internal.h"
 
 #include <errno.h>
-#include <jemalloc/jemalloc.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -83,5 +83,5 @@ void mmvi_block_forget(struct mmvi_block *b)
     }
     mmvi_registry_set(b->addr, b->span, NULL);
     mmvi_space_give(b->addr, b->span);
-    dallocx(b, 0);
+    mmvi_je_free(b);
 }
