@@ -365,7 +365,7 @@ static int large_free(void *p)
         return 0;
     }
     count_gone(b);
-    log_block("freed", b);
+    struct mmvi_block seen = *b; /* logged after unlocking: a backtrace may load libgcc */
     if (cacheable(b)) {
         b->state = MMVI_BLOCK_CACHED;
         mmvi_cache_put(b, now_ms(), &ev);
@@ -375,6 +375,7 @@ static int large_free(void *p)
         ev.head = b;
     }
     pthread_mutex_unlock(&mmvi_lock);
+    log_block("freed", &seen);
     teardown(&ev);
     return 1;
 }

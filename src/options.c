@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 
 #define MMVI_DEFAULT_THRESHOLD (1u << 20)
 
@@ -20,6 +21,7 @@ struct mmvi_options mmvi_opt = {
     .reserve_bytes = (size_t)4 << 40,
     .log = 1,
     .fork_mode = MMVI_FORK_PRIVATE,
+    .advice = MADV_NORMAL,
 };
 
 int mmvi_parse_size(const char *s, size_t *out)
@@ -166,6 +168,23 @@ static void read_fork(void)
         bad("MMVEC_FORK", v);
 }
 
+/* normal: the kernel reads ahead around each fault (fast sequential first writes and re-reads
+ * after eviction, but a sparse first touch zero-fills the whole read-ahead window);
+ * random: one page per fault (sparse touching is cheap; sequential re-reads after eviction are
+ * much slower). See docs/design.md. */
+static void read_advice(void)
+{
+    const char *v = getenv("MMVEC_ADVICE");
+    if (!v)
+        return;
+    if (strcmp(v, "normal") == 0)
+        mmvi_opt.advice = MADV_NORMAL;
+    else if (strcmp(v, "random") == 0)
+        mmvi_opt.advice = MADV_RANDOM;
+    else
+        bad("MMVEC_ADVICE", v);
+}
+
 static void read_dir(void)
 {
     const char *v = getenv("MMVEC_DIR");
@@ -197,6 +216,7 @@ void mmvi_options_init(void)
         read_bool("MMVEC_DISABLE", &mmvi_opt.disable);
         read_bool("MMVEC_STATS", &mmvi_opt.stats);
         read_fork();
+        read_advice();
         read_dir();
         read_size("MMVEC_CACHE", &mmvi_opt.cache_bytes, 0, SIZE_MAX);
         size_t decay = mmvi_opt.cache_decay_ms;

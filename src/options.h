@@ -21,6 +21,7 @@ struct mmvi_options {
     int stats;             /* print the stats table at exit */
     int log;               /* 0 silent, 1 warnings, 2 a line per block, 3 with backtraces */
     int secure;            /* AT_SECURE: variables ignored, no files */
+    int advice;            /* madvise() for new blocks: MADV_NORMAL or MADV_RANDOM (MMVEC_ADVICE) */
     enum mmvi_fork_mode fork_mode;
     char dir[4096];        /* empty: the namer's default directory */
 };
