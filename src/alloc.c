@@ -718,5 +718,6 @@ __attribute__((destructor)) static void mmvi_at_exit(void)
     mmvi_proc_close();
     pthread_mutex_unlock(&mmvi_lock);
     if (mmvi_opt.stats)
-        mmv_stats_print(STDERR_FILENO);
+        mmv_stats_print(mmvi_opt.stats_fd >= 0 && fcntl(mmvi_opt.stats_fd, F_GETFD) >= 0
+                            ? mmvi_opt.stats_fd : STDERR_FILENO);
 }

@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ struct mmvi_options mmvi_opt = {
     .log = 1,
     .fork_mode = MMVI_FORK_PRIVATE,
     .advice = MADV_NORMAL,
+    .stats_fd = -1,
 };
 
 int mmvi_parse_size(const char *s, size_t *out)
@@ -215,6 +217,9 @@ void mmvi_options_init(void)
         read_bool("MMVEC_UNLINK", &mmvi_opt.unlink_files);
         read_bool("MMVEC_DISABLE", &mmvi_opt.disable);
         read_bool("MMVEC_STATS", &mmvi_opt.stats);
+        /* sort, xz and others close stderr before exiting: keep our own copy for the table. */
+        if (mmvi_opt.stats)
+            mmvi_opt.stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
         read_fork();
         read_advice();
         read_dir();

@@ -19,6 +19,7 @@ struct mmvi_options {
     int unlink_files;      /* unlink each file right after mapping it */
     int disable;           /* everything to jemalloc */
     int stats;             /* print the stats table at exit */
+    int stats_fd;          /* where: a copy of stderr taken at start (programs close fd 2) */
     int log;               /* 0 silent, 1 warnings, 2 a line per block, 3 with backtraces */
     int secure;            /* AT_SECURE: variables ignored, no files */
     int advice;            /* madvise() for new blocks: MADV_NORMAL or MADV_RANDOM (MMVEC_ADVICE) */

@@ -1,2 +1,379 @@
-/* placeholder CLI */
-int main(void) { return 0; }
+/* mmvec: the command line tool.
+ *
+ *   mmvec run [-t SIZE] [-d DIR] [--stats] [--] PROGRAM ARGS...
+ *   mmvec clean [DIR]
+ *   mmvec --help | --version
+ *
+ * `run` only prepares the environment (LD_PRELOAD and the MMVEC_* variables) and execs: the
+ * program then runs exactly as it would with the variables set by hand, with no wrapper process
+ * left between it and its parent (signals, exit codes and pids stay the program's own).
+ * Every error is one line on stderr and a non-zero exit: 2 for usage, 1 for a failure, and for
+ * `run`, 126/127 when the program cannot be executed (as env(1) and the shells do).
+ */
+#define _GNU_SOURCE
+#include "mmvec/alloc.h"
+#include "mmvec/common.h"
+#include "mmvec/namer.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PRELOAD_NAME "libmmvec_preload.so"
+
+enum { EXIT_USAGE = 2, EXIT_CANNOT_EXEC = 126, EXIT_NOT_FOUND = 127 };
+
+static const char usage_text[] =
+    "Usage: mmvec run [-t SIZE] [-d DIR] [--stats] [--] PROGRAM [ARGS...]\n"
+    "       mmvec clean [DIR]\n"
+    "       mmvec --help | --version\n"
+    "\n"
+    "Commands:\n"
+    "  run     run PROGRAM with the mmvec interposer preloaded: heap blocks of at least\n"
+    "          the threshold live in files, smaller ones in RAM (jemalloc)\n"
+    "    -t, --threshold SIZE  MMVEC_THRESHOLD: 64K, 1M, 2G, or a range MIN:MAX (bytes)\n"
+    "    -d, --dir DIR         MMVEC_DIR: where the block files go (not a tmpfs!)\n"
+    "    -s, --stats           MMVEC_STATS=1: print a table of what went to files at exit\n"
+    "  clean   remove the files left in DIR (default: the default directory) by processes\n"
+    "          that died without cleaning up (kill -9, crash); live processes' files stay\n"
+    "\n"
+    "Other MMVEC_* variables in the environment (MMVEC_STRICT, MMVEC_UNLINK, MMVEC_LOG, ...)\n"
+    "are passed on unchanged. See docs/interposer.md.\n";
+
+/* One line, prefixed, on stderr: the only way this tool reports a problem. */
+static void __attribute__((format(printf, 1, 2))) complain(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "mmvec: %s\n", line);
+}
+
+/* ---- sizes ------------------------------------------------------------------------------- */
+
+/* Parses a size as the library does: "4096", "64K", "1M", "2GiB", "1tb" (powers of 1024),
+ * spaces around allowed, up to `end`. */
+static int parse_size(const char *s, const char *end, uint64_t *out)
+{
+    while (s < end && *s == ' ')
+        s++;
+    uint64_t v = 0;
+    const char *p = s;
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return -ERANGE;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == s)
+        return -EINVAL;
+    static const char units[] = "kmgt";
+    const char *u = p < end && *p ? strchr(units, *p | 0x20) : NULL;
+    unsigned shift = u ? 10u * (unsigned)(u - units + 1) : 0;
+    p += u != NULL;
+    if (u && p < end && (*p | 0x20) == 'i')
+        p++;
+    if (p < end && (*p | 0x20) == 'b')
+        p++;
+    while (p < end && *p == ' ')
+        p++;
+    if (p != end)
+        return -EINVAL;
+    if ((shift && v > (SIZE_MAX >> shift)) || v > SIZE_MAX)
+        return -ERANGE;
+    *out = v << shift;
+    return 0;
+}
+
+/* Checks a threshold here, so that a typo is an error now rather than a warning (and the
+ * default threshold) inside the program: "SIZE" or "MIN:MAX", not 0, MIN <= MAX. */
+static int check_threshold(const char *s)
+{
+    const char *colon = strchr(s, ':');
+    uint64_t lo, hi;
+    if (!colon)
+        return parse_size(s, s + strlen(s), &lo) < 0 || lo == 0 ? -EINVAL : 0;
+    int rc = parse_size(s, colon, &lo);
+    if (rc == 0)
+        rc = parse_size(colon + 1, colon + strlen(colon), &hi);
+    return rc < 0 || lo == 0 || lo > hi ? -EINVAL : 0;
+}
+
+/* ---- finding the interposer ---------------------------------------------------------------- */
+
+static int dir_of_self(char *buf, size_t size)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+    if (n <= 0 || (size_t)n >= size - 1)
+        return -ENOENT;
+    buf[n] = '\0';
+    char *slash = strrchr(buf, '/');
+    if (!slash)
+        return -ENOENT;
+    *slash = '\0';
+    return 0;
+}
+
+static int try_candidate(char *out, size_t size, const char *dir, const char *rel)
+{
+    static const char *const names[] = {PRELOAD_NAME, PRELOAD_NAME ".0"};
+    char where[PATH_MAX], real[PATH_MAX];
+    int n = snprintf(where, sizeof where, "%s%s", dir, rel);
+    if (n <= 0 || (size_t)n >= sizeof where)
+        return -ENAMETOOLONG;
+    /* "bin/../lib" works, but a tidy path is easier on whoever reads LD_PRELOAD; the file
+     * name itself stays the unversioned link. */
+    const char *base = realpath(where, real) ? real : where;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        n = snprintf(out, size, "%s/%s", base, names[i]);
+        if (n > 0 && (size_t)n < size && access(out, R_OK) == 0)
+            return 0;
+    }
+    return -ENOENT;
+}
+
+/* Next to the tool (the build tree, where CMake puts both side by side, or a flat install),
+ * then the libdirs of a relocated install, then the configured install libdir. */
+static int find_preload(char *out, size_t size)
+{
+    char self[PATH_MAX];
+    if (dir_of_self(self, sizeof self) == 0) {
+        static const char *const rels[] = {
+            "",
+#ifdef MMVEC_INSTALL_LIBDIR
+            "/../" MMVEC_INSTALL_LIBDIR,
+#endif
+            "/../lib", "/../lib64",
+        };
+        for (size_t i = 0; i < sizeof rels / sizeof rels[0]; i++)
+            if (try_candidate(out, size, self, rels[i]) == 0)
+                return 0;
+    }
+#ifdef MMVEC_LIBDIR
+    if (try_candidate(out, size, MMVEC_LIBDIR, "") == 0)
+        return 0;
+#endif
+    return -ENOENT;
+}
+
+/* ---- run --------------------------------------------------------------------------------- */
+
+/* Whether `list` (LD_PRELOAD: paths separated by ':' or ' ') already names the file `lib`,
+ * under any path: the dynamic linker would load it once anyway, but the variable stays tidy. */
+static bool has_token(const char *list, const char *lib)
+{
+    struct stat want, st;
+    if (stat(lib, &want) < 0)
+        return false;
+    char *copy = strdup(list);
+    bool found = false;
+    for (char *save = NULL, *t = strtok_r(copy, ": ", &save); copy && t && !found;
+         t = strtok_r(NULL, ": ", &save))
+        found = stat(t, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino;
+    free(copy);
+    return found;
+}
+
+/* Our library goes first, so that its malloc wins over any other preloaded one; whatever was
+ * preloaded already stays (after us). */
+static int set_preload(const char *lib)
+{
+    if (strpbrk(lib, ": ")) {
+        complain("cannot preload %s: its path contains ':' or a space", lib);
+        return -EINVAL;
+    }
+    const char *old = getenv("LD_PRELOAD");
+    if (!old || !*old)
+        return setenv("LD_PRELOAD", lib, 1) == 0 ? 0 : -errno;
+    if (has_token(old, lib))
+        return 0;
+    char *both = NULL;
+    if (asprintf(&both, "%s:%s", lib, old) < 0)
+        return -ENOMEM;
+    int rc = setenv("LD_PRELOAD", both, 1) == 0 ? 0 : -errno;
+    free(both);
+    return rc;
+}
+
+/* The program may chdir: a relative directory is made absolute against our cwd now. */
+static int set_dir(const char *dir)
+{
+    if (!*dir) {
+        complain("empty directory for -d");
+        return -EINVAL;
+    }
+    if (dir[0] == '/')
+        return setenv("MMVEC_DIR", dir, 1) == 0 ? 0 : -errno;
+    char cwd[PATH_MAX], *abs = NULL;
+    if (!getcwd(cwd, sizeof cwd) || asprintf(&abs, "%s/%s", cwd, dir) < 0) {
+        int err = errno;
+        complain("cannot make '%s' absolute: %s", dir, strerror(err));
+        return -err;
+    }
+    int rc = setenv("MMVEC_DIR", abs, 1) == 0 ? 0 : -errno;
+    free(abs);
+    return rc;
+}
+
+struct run_opts {
+    const char *threshold;
+    const char *dir;
+    bool stats;
+};
+
+static int parse_run_opts(int argc, char **argv, struct run_opts *o)
+{
+    static const struct option longs[] = {
+        {"threshold", required_argument, NULL, 't'},
+        {"dir", required_argument, NULL, 'd'},
+        {"stats", no_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0; /* our own one-line messages instead of getopt's */
+    optind = 1;
+    int c;
+    /* '+': stop at the program's name, so its own options are left alone. */
+    while ((c = getopt_long(argc, argv, "+:t:d:sh", longs, NULL)) != -1) {
+        switch (c) {
+        case 't': o->threshold = optarg; break;
+        case 'd': o->dir = optarg; break;
+        case 's': o->stats = true; break;
+        case 'h': fputs(usage_text, stdout); exit(0);
+        case ':':
+            complain("option '%s' needs a value (try mmvec --help)", argv[optind - 1]);
+            return -EINVAL;
+        default:
+            complain("unknown option '%s' for run (try mmvec --help)", argv[optind - 1]);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int apply_run_opts(const struct run_opts *o)
+{
+    if (o->threshold && check_threshold(o->threshold) < 0) {
+        complain("bad threshold '%s' (expected a size like 64K, 1M, 2G, or a range MIN:MAX)",
+                 o->threshold);
+        return -EINVAL;
+    }
+    if (o->threshold && setenv("MMVEC_THRESHOLD", o->threshold, 1) < 0)
+        return -errno;
+    if (o->dir && set_dir(o->dir) < 0)
+        return -EINVAL;
+    if (o->stats && setenv("MMVEC_STATS", "1", 1) < 0)
+        return -errno;
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct run_opts o = {0};
+    if (parse_run_opts(argc, argv, &o) < 0)
+        return EXIT_USAGE;
+    if (optind >= argc) {
+        complain("run: no program given (try mmvec --help)");
+        return EXIT_USAGE;
+    }
+    if (apply_run_opts(&o) < 0)
+        return EXIT_USAGE;
+    char lib[PATH_MAX];
+    if (find_preload(lib, sizeof lib) < 0) {
+        complain("cannot find %s next to this program or in its install tree", PRELOAD_NAME);
+        return 1;
+    }
+    if (set_preload(lib) < 0)
+        return 1;
+    execvp(argv[optind], argv + optind);
+    int err = errno;
+    complain("cannot run '%s': %s", argv[optind], strerror(err));
+    return err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
+}
+
+/* ---- clean ------------------------------------------------------------------------------- */
+
+static void human_bytes(uint64_t b, char *buf, size_t size)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)b;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+/* A missing directory is an error here (a typo must not look like "nothing to clean"). */
+static int check_clean_dir(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) < 0) {
+        complain("cannot clean '%s': %s", dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        complain("cannot clean '%s': %s", dir, strerror(ENOTDIR));
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_clean(int argc, char **argv)
+{
+    if (argc > 2) {
+        complain("clean takes at most one directory (try mmvec --help)");
+        return EXIT_USAGE;
+    }
+    const char *dir = argc == 2 ? argv[1] : NULL;
+    char def[PATH_MAX];
+    if (dir && check_clean_dir(dir) < 0)
+        return 1;
+    uint64_t files = 0, bytes = 0;
+    int rc = mmv_clean(dir, &files, &bytes);
+    if (!dir)
+        dir = mmv_default_dir(def, sizeof def) == 0 ? def : "the default directory";
+    if (rc < 0) {
+        complain("cannot clean '%s': %s", dir, mmv_strerror(rc));
+        return 1;
+    }
+    char human[32];
+    human_bytes(bytes, human, sizeof human);
+    printf("mmvec clean: removed %" PRIu64 " file%s, %s (%" PRIu64 " bytes) in %s\n", files,
+           files == 1 ? "" : "s", human, bytes, dir);
+    return 0;
+}
+
+/* ---- main -------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        complain("no command given (try mmvec --help)");
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V") || !strcmp(cmd, "version")) {
+        printf("mmvec %s\n", MMV_VERSION_STRING);
+        return 0;
+    }
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "clean"))
+        return cmd_clean(argc - 1, argv + 1);
+    complain("unknown command '%s' (try mmvec --help)", cmd);
+    return EXIT_USAGE;
+}

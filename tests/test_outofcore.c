@@ -1,0 +1,363 @@
+/* The main job: a program whose heap (2 GiB) is four times its memory limit (a 512 MiB memory
+ * cgroup) is OOM-killed on its own and finishes, with every word checked, under the interposer.
+ *
+ * Needs the cgroup v1 memory controller at /sys/fs/cgroup/memory and the right to create a
+ * group (root); elsewhere the tests skip and say why. Each test makes its own uniquely named
+ * child of the cgroup this process is in (so the group stays inside whatever limits the caller
+ * already has), moves the child process in before exec, and removes the group afterwards,
+ * also when the test fails.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+#define MEMCG_ROOT "/sys/fs/cgroup/memory"
+#define TMPFS_MAGIC_NUMBER 0x01021994
+#define LIMIT_MIB 512ull
+#define HEAP_MIB "2048"
+#define BLOCK_MIB "64"
+#define CHILD_TIMEOUT 150
+
+extern char **environ;
+
+static void teardown(void);
+
+/* Criterion (2.4) runs no .fini after a skip: clean up first, then skip (the reason is
+ * formatted before, as it may name what teardown removes). */
+#define SKIP(...)                                                                        \
+    do {                                                                                 \
+        char why_[1200];                                                                 \
+        snprintf(why_, sizeof why_, __VA_ARGS__);                                        \
+        teardown();                                                                      \
+        cr_skip_test("%s", why_);                                                        \
+    } while (0)
+
+
+static char tdir[256];   /* outputs */
+static char segdir[300]; /* MMVEC_DIR: must be on a disk, not in RAM */
+static char cgroup[600]; /* the group this test made, "" when none */
+
+/* ---- files ------------------------------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static int seg_count;
+
+static int count_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    size_t n = strlen(path);
+    if (flag == FTW_F && n > 4 && !strcmp(path + n - 4, ".seg"))
+        seg_count++;
+    return 0;
+}
+
+static int count_segs(const char *dir)
+{
+    seg_count = 0;
+    nftw(dir, count_entry, 16, FTW_PHYS);
+    return seg_count;
+}
+
+static char *slurp(const char *path)
+{
+    static char bufs[4][1 << 14];
+    static int next;
+    char *buf = bufs[next++ % 4];
+    buf[0] = '\0';
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return buf;
+    ssize_t n = read(fd, buf, sizeof bufs[0] - 1);
+    buf[n > 0 ? n : 0] = '\0';
+    close(fd);
+    return buf;
+}
+
+static char *path_in(const char *name)
+{
+    static char bufs[32][400];
+    static int next;
+    char *b = bufs[next++ % 32];
+    snprintf(b, sizeof bufs[0], "%s/%s", tdir, name);
+    return b;
+}
+
+static bool on_tmpfs(const char *dir)
+{
+    struct statfs fs;
+    return statfs(dir, &fs) == 0 && (unsigned long)fs.f_type == TMPFS_MAGIC_NUMBER;
+}
+
+/* The segments must go to a disk: a tmpfs is RAM and would be charged to the cgroup. */
+static void pick_segdir(void)
+{
+    static const char *const bases[] = {"/tmp", "/var/tmp"};
+    for (size_t i = 0; i < 2; i++) {
+        if (on_tmpfs(bases[i]))
+            continue;
+        snprintf(segdir, sizeof segdir, "%s/mmvec-ooc-seg-XXXXXX", bases[i]);
+        cr_assert_not_null(mkdtemp(segdir), "mkdtemp: %s", strerror(errno));
+        struct statvfs vfs;
+        if (statvfs(segdir, &vfs) == 0 && (unsigned long long)vfs.f_bavail * vfs.f_frsize < (3ull << 30))
+            SKIP("less than 3 GiB free in %s for 2 GiB of segment files", segdir);
+        return;
+    }
+    SKIP("/tmp and /var/tmp are both tmpfs (RAM): no disk for the segment files");
+}
+
+/* ---- the cgroup -------------------------------------------------------------------------- */
+
+static int write_text(const char *dir, const char *file, const char *text)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = write(fd, text, strlen(text));
+    int rc = n == (ssize_t)strlen(text) ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
+/* A number from a cgroup file, or of the line "key N" in it when key is given; -1 if absent. */
+static long long read_number(const char *file, const char *key)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", cgroup, file);
+    const char *text = slurp(path), *p = text;
+    if (!*text)
+        return -1;
+    if (key) {
+        size_t n = strlen(key);
+        for (p = strstr(text, key); p && !(p == text || p[-1] == '\n'); p = strstr(p + n, key)) {
+        }
+        if (!p || p[n] != ' ')
+            return -1;
+        p += n;
+    }
+    return strtoll(p, NULL, 10);
+}
+
+/* Whether the group's peak usage reached its limit (failcnt is not reliable for that: with
+ * memsw.limit_in_bytes set, some kernels count nothing in either failcnt). */
+static bool reached_limit(void)
+{
+    long long peak = read_number("memory.max_usage_in_bytes", NULL);
+    return peak >= (long long)((LIMIT_MIB - 16) << 20);
+}
+
+/* This process's memory cgroup directory (nesting ours keeps the caller's limits in force). */
+static void own_memcg(char *buf, size_t size)
+{
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    char line[1024];
+    snprintf(buf, size, "%s", MEMCG_ROOT);
+    while (f && fgets(line, sizeof line, f)) {
+        char *p = strstr(line, ":memory:");
+        if (p) {
+            p[strcspn(p, "\n")] = '\0';
+            snprintf(buf, size, "%s%s", MEMCG_ROOT, p + strlen(":memory:"));
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+}
+
+static void make_cgroup(void)
+{
+    if (access(MEMCG_ROOT "/memory.limit_in_bytes", F_OK) < 0)
+        SKIP("no cgroup v1 memory controller at " MEMCG_ROOT);
+    char parent[512];
+    own_memcg(parent, sizeof parent);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(cgroup, sizeof cgroup, "%s/mmvec-ooc-%ld-%ld", parent, (long)getpid(), ts.tv_nsec);
+    if (mkdir(cgroup, 0755) < 0) {
+        int err = errno;
+        cgroup[0] = '\0';
+        SKIP("cannot create a memory cgroup under %s: %s (needs root and a writable "
+                     "cgroup v1 memory hierarchy)", parent, strerror(err));
+    }
+    char limit[32];
+    snprintf(limit, sizeof limit, "%llu", LIMIT_MIB << 20);
+    int rc = write_text(cgroup, "memory.limit_in_bytes", limit);
+    if (rc < 0)
+        SKIP("cannot set memory.limit_in_bytes in %s: %s", cgroup, strerror(-rc));
+    /* No swap either (where swap accounting exists): over the limit means killed. */
+    write_text(cgroup, "memory.memsw.limit_in_bytes", limit);
+}
+
+/* Kills whatever is left in the group (only our child can be), then removes it; rmdir may
+ * need a moment after the last task exits. */
+static void remove_cgroup(void)
+{
+    if (!*cgroup)
+        return;
+    char procs[700];
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", cgroup);
+    for (int tries = 0; tries < 100 && rmdir(cgroup) < 0 && errno == EBUSY; tries++) {
+        FILE *f = fopen(procs, "r");
+        long pid;
+        while (f && fscanf(f, "%ld", &pid) == 1)
+            kill((pid_t)pid, SIGKILL);
+        if (f)
+            fclose(f);
+        usleep(50000);
+    }
+    cgroup[0] = '\0';
+}
+
+static void setup(void)
+{
+    strcpy(tdir, "/tmp/mmvec-ooc-XXXXXX");
+    cr_assert_not_null(mkdtemp(tdir), "mkdtemp: %s", strerror(errno));
+}
+
+static void teardown(void)
+{
+    remove_cgroup();
+    if (*segdir)
+        nftw(segdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (*tdir)
+        nftw(tdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    segdir[0] = tdir[0] = '\0';
+}
+
+/* ---- the run ----------------------------------------------------------------------------- */
+
+static char **child_env(bool preload, char *own[2])
+{
+    size_t n = 0, cap = 16;
+    for (char **e = environ; *e; e++)
+        cap++;
+    char **env = calloc(cap, sizeof *env);
+    cr_assert_not_null(env);
+    for (char **e = environ; *e; e++)
+        if (strncmp(*e, "LD_PRELOAD=", 11) && strncmp(*e, "MMVEC_", 6))
+            env[n++] = *e;
+    if (preload) {
+        cr_assert(asprintf(&own[0], "LD_PRELOAD=%s", MMVEC_PRELOAD_LIB) > 0);
+        cr_assert(asprintf(&own[1], "MMVEC_DIR=%s", segdir) > 0);
+        env[n++] = own[0];
+        env[n++] = own[1];
+        env[n++] = "MMVEC_THRESHOLD=1M";
+        env[n++] = "MMVEC_STATS=1";
+    }
+    return env;
+}
+
+static void redirect(const char *path, int fd, int flags)
+{
+    int f = open(path, flags, 0600);
+    if (f < 0 || dup2(f, fd) < 0)
+        _exit(126);
+    close(f);
+}
+
+/* heapfill in the cgroup: the child joins it before exec, so every page it ever touches is
+ * charged there. */
+static int run_heapfill(bool preload)
+{
+    char *own[2] = {0};
+    char **env = child_env(preload, own);
+    const char *argv[] = {MMVEC_HELPER_DIR "/heapfill", HEAP_MIB, BLOCK_MIB, NULL};
+    char pidtext[32];
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        snprintf(pidtext, sizeof pidtext, "%ld", (long)getpid());
+        if (write_text(cgroup, "cgroup.procs", pidtext) < 0)
+            _exit(125);
+        redirect("/dev/null", 0, O_RDONLY);
+        redirect(path_in("out"), 1, O_WRONLY | O_CREAT | O_TRUNC);
+        redirect(path_in("err"), 2, O_WRONLY | O_CREAT | O_TRUNC);
+        alarm(CHILD_TIMEOUT);
+        execve(argv[0], (char *const *)argv, env);
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    free(env);
+    free(own[0]);
+    free(own[1]);
+    cr_assert(!WIFEXITED(status) || WEXITSTATUS(status) != 125, "could not join %s", cgroup);
+    return status;
+}
+
+static void prepare(void)
+{
+#ifdef SANITIZED
+    SKIP("sanitizer build: the interposer cannot be preloaded into a child, and a "
+                 "sanitizer's allocator changes what the cgroup sees");
+#endif
+    make_cgroup();
+    pick_segdir();
+}
+
+TestSuite(outofcore, .init = setup, .fini = teardown, .timeout = 200);
+
+Test(outofcore, killed_without_the_interposer)
+{
+    prepare();
+    int status = run_heapfill(false);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+              "2 GiB of heap in a 512 MiB cgroup should be OOM-killed, got %s %d; out: %s",
+              WIFEXITED(status) ? "exit" : "signal",
+              WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), slurp(path_in("out")));
+    cr_assert(reached_limit(), "the limit was never reached");
+    long long kills = read_number("memory.oom_control", "oom_kill");
+    cr_assert(kills < 0 || kills >= 1, "killed, but not by the cgroup's OOM killer");
+}
+
+Test(outofcore, completes_with_the_interposer)
+{
+    prepare();
+    int status = run_heapfill(true);
+    const char *out = slurp(path_in("out")), *err = slurp(path_in("err"));
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "heapfill under the interposer: %s %d\nstdout: %s\nstderr: %.2000s",
+              WIFEXITED(status) ? "exit" : "signal",
+              WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), out, err);
+    cr_assert(strstr(out, "2048 MiB in 32 blocks of 64 MiB verified"), "stdout: %s", out);
+    cr_assert(strstr(out, ", 32 blocks in files"), "not every block was a segment: %s", out);
+    cr_assert(strstr(err, "mmvec stats"), "no stats table: %s", err);
+    /* The limit really bit (so the heap really did not fit), yet nothing was killed. */
+    cr_assert(reached_limit(), "the limit was never reached");
+    long long peak = read_number("memory.max_usage_in_bytes", NULL);
+    cr_assert(peak > 0 && peak <= (long long)(LIMIT_MIB << 20), "peak %lld", peak);
+    cr_assert_eq(count_segs(segdir), 0, "segment files left behind in %s", segdir);
+}
