@@ -50,6 +50,7 @@ trap 'exit 130' INT TERM
 
 build_if_needed() {
   local log="$work/build.log"
+  bash "$repo/scripts/install-deps.sh" || cannot "could not install the build dependencies"
   if [ ! -f "$build/CMakeCache.txt" ]; then
     say "configuring $build ..."
     cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$log" 2>&1 ||
