@@ -117,7 +117,8 @@ static long read_max_map_count(void)
 
 static void say_dir_unusable(const char *dir, int err)
 {
-    mmvi_warn_once(MMVI_WARN_DIR, "segment directory %s unusable (%s); large blocks stay in RAM",
+    /* The same kind as fallback(): the user hears about it once, with the reason. */
+    mmvi_warn_once(MMVI_WARN_FALLBACK, "segment directory %s unusable (%s); large blocks stay in RAM",
                    dir, strerror(-err));
 }
 
@@ -394,27 +395,57 @@ static void *realloc_copy(void *p, size_t have, size_t n)
     return q;
 }
 
+/* Gives back the tail of b beyond `size`. The file is cut too, unless a fork child may map it
+ * (inherited by us, or existing at a fork of ours): its pages past the new end would SIGBUS. */
 static int block_shrink(struct mmvi_block *b, size_t size)
 {
     char path[4200];
     size_t span = mmvi_granule_round(size);
-    mmvi_space_unmap(b->addr + size, b->size - size);
-    if (!b->unlinked && mmvi_block_path_of(b, path, sizeof path) == 0)
-        (void)truncate(path, (off_t)size); /* gives the disk space back; harmless if it fails */
-    mmvi_stat_mapped(0, -(int64_t)(b->size - size));
     pthread_mutex_lock(&mmvi_lock);
+    int cut = !b->unlinked && mmvi_block_owned(b) && b->fork_epoch == mmvi_fork_epoch &&
+              mmvi_block_path_of(b, path, sizeof path) == 0;
+    mmvi_space_unmap(b->addr + size, b->size - size);
     if (span < b->span) {
         mmvi_registry_set(b->addr + span, b->span - span, NULL);
         mmvi_space_give(b->addr + span, b->span - span);
         b->span = span;
     }
+    mmvi_stat_mapped(0, -(int64_t)(b->size - size));
     b->size = size;
     pthread_mutex_unlock(&mmvi_lock);
+    if (cut)
+        (void)!truncate(path, (off_t)size); /* gives the disk space back; harmless if it fails */
     return 0;
 }
 
-/* Grows b's file to `size` and maps the new part: in place when the space after the block is
- * free, else by moving the whole mapping (mremap moves page tables: no data copied). */
+/* Under the lock: the granules [addr, addr+span) that b leaves behind when it moves. */
+static void vacate(uintptr_t addr, size_t span, int taken)
+{
+    mmvi_registry_set(addr, span, NULL);
+    if (taken)
+        mmvi_space_lose(addr, span);
+    else
+        mmvi_space_give(addr, span);
+}
+
+/* Extends b's mapping where it stands to `size` bytes (the file is already that long), inside
+ * its span. mremap can only grow a mapping into unmapped space, so the reservation after it is
+ * dropped first; mapping the tail on its own instead would leave two mappings that never merge
+ * (the file is opened twice) and that mremap could not move later. Returns 0, or -ENOMEM with
+ * *taken set when another thread's mmap took the hole in that instant (b must then move away
+ * and its whole span be given up). */
+static int grow_in_place(struct mmvi_block *b, size_t size, int *taken)
+{
+    munmap((void *)(b->addr + b->size), size - b->size);
+    if (mmvi_os_remap_in_place((void *)b->addr, b->size, size) == 0)
+        return 0;
+    *taken = mmvi_space_refill(b->addr + b->size, size - b->size);
+    return -ENOMEM;
+}
+
+/* Grows b's file to `size`, then its mapping: in place when the granules after it are free, else
+ * by moving the whole mapping to new space (mremap moves page tables: no data are copied). The
+ * mapping changes under the lock, so that a fork never sees a block half grown. */
 static int block_grow(struct mmvi_block *b, size_t size)
 {
     char path[4200];
@@ -424,50 +455,52 @@ static int block_grow(struct mmvi_block *b, size_t size)
     if (rc < 0)
         return rc;
     rc = mmvi_os_resize(fd, b->size, size);
-    size_t span = mmvi_granule_round(size);
-    uintptr_t to = b->addr;
-    if (rc == 0 && span > b->span) {
-        pthread_mutex_lock(&mmvi_lock);
-        if (mmvi_space_extend(b->addr, b->span, span) < 0)
-            to = mmvi_space_take(span, b->align); /* keep the block's alignment */
-        pthread_mutex_unlock(&mmvi_lock);
-        rc = to ? 0 : -ENOMEM;
-    }
-    void *q = NULL;
-    if (rc == 0 && to == b->addr)
-        rc = mmvi_os_map(fd, b->size, size - b->size, (void *)(b->addr + b->size), 0, &q);
-    else if (rc == 0)
-        rc = mmvi_os_remap((void *)b->addr, b->size, size, (void *)to, &q);
-    if (rc < 0) {
-        (void)ftruncate(fd, (off_t)b->size);
-        if (to && to != b->addr) {
-            pthread_mutex_lock(&mmvi_lock);
-            mmvi_space_give(to, span);
-            pthread_mutex_unlock(&mmvi_lock);
-        }
-    }
     mmvi_os_close(fd);
     if (rc < 0)
         return rc;
-    mmvi_stat_mapped(0, (int64_t)(size - b->size));
+
+    size_t span = mmvi_granule_round(size);
+    int taken = 0;
     pthread_mutex_lock(&mmvi_lock);
-    if (to == b->addr) {
-        if (span > b->span)
+    if (span <= b->span || mmvi_space_extend(b->addr, b->span, span) == 0) {
+        if (span > b->span) {
             mmvi_registry_set(b->addr + b->span, span - b->span, b);
-        mmvi_stat_inc(MMVI_STAT_REALLOC_IN_PLACE);
+            b->span = span;
+        }
+        rc = grow_in_place(b, size, &taken);
+        if (rc == 0)
+            mmvi_stat_inc(MMVI_STAT_REALLOC_IN_PLACE);
     } else {
-        int lost = mmvi_space_refill(b->addr, b->size);
-        mmvi_registry_set(b->addr, b->span, NULL);
-        if (!lost)
-            mmvi_space_give(b->addr, b->span);
-        b->addr = to;
-        mmvi_registry_set(to, span, b);
-        mmvi_stat_inc(MMVI_STAT_REALLOC_MOVED);
+        rc = -ENOMEM;
     }
-    b->span = span > b->span ? span : b->span;
-    b->size = size;
+    if (rc < 0) {
+        uintptr_t to = mmvi_space_take(span, b->align);
+        void *q;
+        rc = to ? mmvi_os_remap((void *)b->addr, b->size, size, (void *)to, &q) : -ENOMEM;
+        if (rc == 0) {
+            taken |= mmvi_space_refill(b->addr, b->size);
+            vacate(b->addr, b->span, taken);
+            mmvi_registry_set(to, span, b);
+            b->addr = to;
+            b->span = span;
+            mmvi_stat_inc(MMVI_STAT_REALLOC_MOVED);
+        } else if (to) {
+            mmvi_space_give(to, span);
+        }
+        if (rc < 0 && taken) { /* stuck next to a stranger: keep only what b still maps */
+            size_t keep = mmvi_granule_round(b->size);
+            mmvi_space_lose(b->addr + keep, b->span - keep);
+            b->span = keep;
+        }
+    }
+    if (rc == 0) {
+        mmvi_stat_mapped(0, (int64_t)(size - b->size));
+        b->size = size;
+    }
     pthread_mutex_unlock(&mmvi_lock);
-    return 0;
+    if (rc < 0)
+        (void)!truncate(path, (off_t)b->size); /* back to its mapping's length; harmless if not */
+    return rc;
 }
 
 static void *large_realloc(void *p, size_t n)
@@ -478,8 +511,11 @@ static void *large_realloc(void *p, size_t n)
     if (!b) /* lost space: jemalloc's */
         return mmvi_je_realloc(p, n);
     size_t size = mmvi_page_round(n);
-    if (!routed(n) || size == 0 || (b->unlinked && size > b->size))
-        return realloc_copy(p, b->size, n); /* crossing the threshold, or no file to grow */
+    /* Copy when crossing the threshold, or when growing a file we may not touch: gone
+     * (MMVEC_UNLINK) or the parent's (inherited through fork). */
+    int fixed_file = b->unlinked || !mmvi_block_owned(b);
+    if (!routed(n) || size == 0 || (fixed_file && size > b->size))
+        return realloc_copy(p, b->size, n);
     /* Hysteresis, as for a vector: growth takes a quarter more than asked, so a block grown in
      * small steps pays for a file resize only every 25%; a shrink of less than that keeps the
      * block as it is. */

@@ -185,10 +185,11 @@ int mmvi_space_refill(uintptr_t addr, size_t len)
         return 0;
     if (p != MAP_FAILED)
         munmap(p, len); /* an old kernel that took the flag as a hint */
-    /* Another thread's mmap landed in the hole: that space is no longer ours. Its granules stay
-     * marked used forever and say "lost", so frees of pointers there go to jemalloc. */
-    uintptr_t first = addr & ~(MMVI_GRANULE - 1);
-    mmvi_registry_set(first, mmvi_granule_round(addr + len - first), MMVI_LOST);
-    mark(granule_of(first), mmvi_granule_round(addr + len - first) >> MMVI_GRANULE_SHIFT, 1);
     return 1;
+}
+
+void mmvi_space_lose(uintptr_t addr, size_t span)
+{
+    mmvi_registry_set(addr, span, MMVI_LOST);
+    mark(granule_of(addr), span >> MMVI_GRANULE_SHIFT, 1);
 }

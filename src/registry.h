@@ -49,10 +49,14 @@ MMVI_HIDDEN void mmvi_registry_set(uintptr_t addr, size_t span, struct mmvi_bloc
  * there in one step (no moment in which another mmap could take it). 0 or negative errno. */
 MMVI_HIDDEN int mmvi_space_unmap(uintptr_t addr, size_t len);
 
-/* After a mremap moved a mapping away from [addr, addr+len): puts the reservation back there.
- * If something else took the hole meanwhile, its granules are marked lost (and stay used):
- * returns 1 then, else 0. */
+/* After a mapping left [addr, addr+len) (mremap moved it, or a failed mmap), puts the
+ * reservation back there. Returns 0, or 1 when another thread's mmap took part of the hole
+ * meanwhile: the caller then gives the space up with mmvi_space_lose. */
 MMVI_HIDDEN int mmvi_space_refill(uintptr_t addr, size_t len);
+
+/* Under the lock: [addr, addr+span) (granule aligned) is no longer ours: its granules stay
+ * used forever and say MMVI_LOST, so pointers there go to jemalloc. */
+MMVI_HIDDEN void mmvi_space_lose(uintptr_t addr, size_t span);
 
 /* Rounds n up to a granule multiple (0 on overflow). */
 static inline size_t mmvi_granule_round(size_t n)

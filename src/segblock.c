@@ -41,8 +41,13 @@ int mmvi_segblock_make(struct mmvi_block *b)
     if (rc < 0) {
         unlink(path);
         /* A failed MAP_FIXED may have left a hole: fill it (or mark it lost) before reuse. */
-        if (mmvi_space_refill(b->addr, b->size))
-            b->span = 0; /* lost: the caller must not give it back */
+        if (mmvi_space_refill(b->addr, b->size)) {
+            /* A failed MAP_FIXED left a hole that someone took: that space is gone. */
+            pthread_mutex_lock(&mmvi_lock);
+            mmvi_space_lose(b->addr, b->span);
+            pthread_mutex_unlock(&mmvi_lock);
+            b->span = 0; /* so that forgetting b gives nothing back */
+        }
         return rc;
     }
     if (mmvi_opt.unlink_files) {

@@ -149,7 +149,7 @@ static int find_preload(char *out, size_t size)
         static const char *const rels[] = {
             "",
 #ifdef MMVEC_INSTALL_LIBDIR
-            "/../" MMVEC_INSTALL_LIBDIR,
+            ("/../" MMVEC_INSTALL_LIBDIR),
 #endif
             "/../lib", "/../lib64",
         };
