@@ -293,10 +293,12 @@ static void *large_alloc(size_t n, size_t align, int zero)
 {
     size_t size = mmvi_page_round(n);
     struct mmvi_evicted ev = {NULL};
-    int err = size ? 0 : ENOMEM;
+    if (!size) { /* no memory of any kind can hold it */
+        errno = ENOMEM;
+        return NULL;
+    }
     in_large = 1;
-    if (!err)
-        err = large_enter(&ev);
+    int err = large_enter(&ev);
     void *p = NULL;
     if (!err) {
         /* Recycling dirty pages is only cheaper than a fresh (zero) file up to a point. */

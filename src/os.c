@@ -12,12 +12,14 @@
 
 size_t mmvi_page_size(void)
 {
-    static size_t page;
-    if (page == 0) {
+    static size_t page; /* threads racing here all store the same value */
+    size_t v = __atomic_load_n(&page, __ATOMIC_RELAXED);
+    if (v == 0) {
         long p = sysconf(_SC_PAGESIZE);
-        page = p > 0 ? (size_t)p : 4096;
+        v = p > 0 ? (size_t)p : 4096;
+        __atomic_store_n(&page, v, __ATOMIC_RELAXED);
     }
-    return page;
+    return v;
 }
 
 size_t mmvi_page_round(size_t n)

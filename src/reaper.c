@@ -18,6 +18,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 struct mmvi_proc mmvi_proc = {.lock_fd = -1};
@@ -93,6 +94,13 @@ static void reap_entry(int dirfd, const char *name, void *arg)
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return;
+    /* A temporary lock may belong to a process between its open and its flock: only one that
+     * has been there a while can be a dead process's. */
+    struct stat st;
+    if (is_tmp && (fstat(fd, &st) < 0 || time(NULL) - st.st_mtime < 60)) {
+        close(fd);
+        return;
+    }
     if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
         char folder[64];
         size_t n = strlen(name) - (is_tmp ? strlen(".lock.tmp") : strlen(".lock"));
