@@ -17,7 +17,7 @@
 struct mmvi_options mmvi_opt = {
     .threshold_min = MMVI_DEFAULT_THRESHOLD,
     .threshold_max = SIZE_MAX,
-    .cache_bytes = (size_t)1 << 30,
+    .cache_bytes = (size_t)256 << 20, /* enough to recycle a 256 MiB block; little dirty data kept */
     .cache_decay_ms = 5000,
     .reserve_bytes = (size_t)4 << 40,
     .log = 1,
