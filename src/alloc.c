@@ -83,7 +83,7 @@ size_t mmv_threshold(void)
 static void *small_alloc(size_t n, size_t align, int zero)
 {
     void *p = NULL;
-    if (align > 16) {
+    if (align > 8) {
         if (mmvi_je_posix_memalign(&p, align, n) != 0)
             p = NULL;
     } else {
@@ -635,7 +635,7 @@ static int valid_alignment(size_t a)
 
 static void *aligned(size_t align, size_t n)
 {
-    if (align <= 16)
+    if (align <= 8) /* jemalloc's 8-byte class is only 8-aligned: 16 must ask for it */
         return mmv_malloc(n);
     if (routed(n))
         return large_alloc(n, align > mmvi_page_size() ? align : 1, 0);

@@ -35,10 +35,13 @@ int mmvi_parse_size(const char *s, size_t *out)
     if (*s < '0' || *s > '9')
         return -EINVAL;
     uint64_t v = 0;
+    int over = 0; /* reported after the grammar check: garbage is -EINVAL even when long */
     for (; *s >= '0' && *s <= '9'; s++) {
-        if (v > (UINT64_MAX - 9) / 10)
-            return -ERANGE;
-        v = v * 10 + (uint64_t)(*s - '0');
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            over = 1;
+        else
+            v = v * 10 + d;
     }
     unsigned shift = 0;
     switch (*s) {
@@ -56,7 +59,7 @@ int mmvi_parse_size(const char *s, size_t *out)
         s++;
     if (*s != '\0')
         return -EINVAL;
-    if (shift && v > (SIZE_MAX >> shift))
+    if (over || (shift && v > (SIZE_MAX >> shift)))
         return -ERANGE;
     if (v > SIZE_MAX)
         return -ERANGE;
