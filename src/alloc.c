@@ -15,6 +15,7 @@
 #include "segblock.h"
 #include "small.h"
 #include "stats_internal.h"
+#include "writeback.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -151,6 +152,7 @@ static void large_init(void)
                        "segment directory %s is in RAM (tmpfs): large blocks will not relieve "
                        "memory; set MMVEC_DIR to a disk",
                        dir);
+    mmvi_writeback_init();
     long maps = read_max_map_count();
     long spare = maps / 8 > 1024 ? maps / 8 : 1024;
     max_blocks = maps > spare ? (size_t)(maps - spare) / 2 : 0;
@@ -253,6 +255,20 @@ static void publish(struct mmvi_block *b)
     mmvi_registry_set(b->addr, b->span, b);
 }
 
+/* The block made before the newest one: when a program fills blocks one after the other, the
+ * one it has most likely finished writing. A copy of its name, not a pointer: it may be gone. */
+static struct mmvi_block last_made;
+
+/* Under the lock, as b is published: remembers b and returns (in path) the block to write
+ * back early, if memory is tight enough to want it. */
+static int rotate_last_made(const struct mmvi_block *b, char *path, size_t size)
+{
+    int want = last_made.uuid[0] && mmvi_writeback_wanted() &&
+               mmvi_block_path_of(&last_made, path, size) == 0;
+    last_made = *b;
+    return want;
+}
+
 static void log_block(const char *what, const struct mmvi_block *b)
 {
     if (mmvi_opt.log < 2)
@@ -316,9 +332,12 @@ static void *large_alloc(size_t n, size_t align, int zero)
             pthread_mutex_unlock(&mmvi_lock);
             if (b)
                 err = -mmvi_segblock_make(b);
+            char prev[4200];
+            int kick = 0;
             pthread_mutex_lock(&mmvi_lock);
             if (b && !err) {
                 publish(b);
+                kick = rotate_last_made(b, prev, sizeof prev);
                 p = (void *)b->addr;
             } else if (b) {
                 mmvi_block_forget(b);
@@ -329,6 +348,8 @@ static void *large_alloc(size_t n, size_t align, int zero)
                 count_made(b, 0);
                 log_block("made", b);
             }
+            if (kick)
+                mmvi_writeback_path(prev);
         }
     }
     teardown(&ev);
@@ -457,6 +478,8 @@ static int block_grow(struct mmvi_block *b, size_t size)
     if (rc < 0)
         return rc;
     rc = mmvi_os_resize(fd, b->size, size);
+    if (rc == 0 && mmvi_writeback_wanted())
+        mmvi_writeback_fd(fd, b->size); /* the part written so far */
     mmvi_os_close(fd);
     if (rc < 0)
         return rc;

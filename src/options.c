@@ -190,6 +190,21 @@ static void read_advice(void)
         bad("MMVEC_ADVICE", v);
 }
 
+static void read_writeback(void)
+{
+    const char *v = getenv("MMVEC_WRITEBACK");
+    if (!v)
+        return;
+    if (strcmp(v, "auto") == 0)
+        mmvi_opt.writeback = MMVI_WRITEBACK_AUTO;
+    else if (strcmp(v, "on") == 0 || strcmp(v, "1") == 0)
+        mmvi_opt.writeback = MMVI_WRITEBACK_ON;
+    else if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0)
+        mmvi_opt.writeback = MMVI_WRITEBACK_OFF;
+    else
+        bad("MMVEC_WRITEBACK", v);
+}
+
 static void read_dir(void)
 {
     const char *v = getenv("MMVEC_DIR");
@@ -225,6 +240,7 @@ void mmvi_options_init(void)
             mmvi_opt.stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
         read_fork();
         read_advice();
+        read_writeback();
         read_dir();
         read_size("MMVEC_CACHE", &mmvi_opt.cache_bytes, 0, SIZE_MAX);
         size_t decay = mmvi_opt.cache_decay_ms;

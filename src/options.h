@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 enum mmvi_fork_mode { MMVI_FORK_PRIVATE, MMVI_FORK_COPY, MMVI_FORK_SHARED };
+enum mmvi_writeback { MMVI_WRITEBACK_AUTO, MMVI_WRITEBACK_ON, MMVI_WRITEBACK_OFF };
 
 struct mmvi_options {
     size_t threshold_min;  /* requests in [min, max] become segment blocks */
@@ -24,6 +25,7 @@ struct mmvi_options {
     int secure;            /* AT_SECURE: variables ignored, no files */
     int advice;            /* madvise() for new blocks: MADV_NORMAL or MADV_RANDOM (MMVEC_ADVICE) */
     enum mmvi_fork_mode fork_mode;
+    enum mmvi_writeback writeback; /* early writeback of block files (writeback.h) */
     char dir[4096];        /* empty: the namer's default directory */
 };
 

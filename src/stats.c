@@ -42,6 +42,7 @@ int mmv_stats_get(mmv_stats *out)
         .fallback_maps = get(MMVI_STAT_FALLBACK_MAPS),
         .fallback_files = get(MMVI_STAT_FALLBACK_FILES),
         .fallback_other = get(MMVI_STAT_FALLBACK_OTHER),
+        .writebacks = get(MMVI_STAT_WRITEBACKS),
         .files_reaped = get(MMVI_STAT_FILES_REAPED),
         .bytes_reaped = get(MMVI_STAT_BYTES_REAPED),
     };
@@ -62,6 +63,7 @@ void mmv_stats_print(int fd)
                      "  reallocs in place  %12llu   moved %llu   copied %llu\n"
                      "  fallbacks to RAM   %12llu   (dir %llu, disk full %llu, maps %llu, "
                      "files %llu, other %llu)\n"
+                     "  early writebacks   %12llu\n"
                      "  files reaped       %12llu   (%llu B)\n"
                      "  segments mapped    %12llu   bytes %llu, peak %llu\n"
                      "  failures           fallocate %llu, ftruncate %llu, map %llu, unmap %llu\n",
@@ -73,7 +75,8 @@ void mmv_stats_print(int fd)
                      (unsigned long long)s.reallocs_copied, (unsigned long long)s.fallbacks,
                      (unsigned long long)s.fallback_dir, (unsigned long long)s.fallback_space,
                      (unsigned long long)s.fallback_maps, (unsigned long long)s.fallback_files,
-                     (unsigned long long)s.fallback_other, (unsigned long long)s.files_reaped,
+                     (unsigned long long)s.fallback_other, (unsigned long long)s.writebacks,
+                     (unsigned long long)s.files_reaped,
                      (unsigned long long)s.bytes_reaped, (unsigned long long)s.active_segments,
                      (unsigned long long)s.bytes_mapped, (unsigned long long)s.bytes_mapped_peak,
                      (unsigned long long)s.fallocate_failed, (unsigned long long)s.ftruncate_failed,

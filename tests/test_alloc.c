@@ -40,7 +40,8 @@ static void unset_all(void)
     static const char *const vars[] = {"MMVEC_THRESHOLD", "MMVEC_DIR", "MMVEC_STRICT",
                                        "MMVEC_UNLINK", "MMVEC_DISABLE", "MMVEC_STATS",
                                        "MMVEC_LOG", "MMVEC_FORK", "MMVEC_CACHE",
-                                       "MMVEC_CACHE_DECAY_MS", "MMVEC_RESERVE"};
+                                       "MMVEC_CACHE_DECAY_MS", "MMVEC_RESERVE", "MMVEC_ADVICE",
+                                       "MMVEC_WRITEBACK"};
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
         unsetenv(vars[i]);
 }
@@ -890,4 +891,58 @@ Test(alloc, misuse_double_free_of_an_uncached_block_aborts)
 Test(alloc, misuse_realloc_after_free_aborts)
 {
     expect_abort(misuse_realloc_after_free, "realloc after free");
+}
+
+/* ---- early writeback (MMVEC_WRITEBACK) ---- */
+
+/* Fills three 4 MiB blocks one after the other; returns the writebacks started. */
+static uint64_t writebacks_for_three_blocks(void)
+{
+    void *b[3];
+    for (int i = 0; i < 3; i++) {
+        b[i] = mmv_malloc(4 * M);
+        cr_assert(mmv_owns(b[i]));
+        memset(b[i], i + 1, 4 * M);
+    }
+    mmv_stats s;
+    mmv_stats_get(&s);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(((unsigned char *)b[i])[4 * M - 1], i + 1);
+        mmv_free(b[i]);
+    }
+    return s.writebacks;
+}
+
+Test(alloc, writeback_on_starts_it_for_each_finished_block)
+{
+    setenv("MMVEC_WRITEBACK", "on", 1);
+    /* Blocks 1 and 2 are each written back when the next one is made. */
+    cr_assert_eq(writebacks_for_three_blocks(), 2);
+}
+
+Test(alloc, writeback_off_never_starts_it)
+{
+    setenv("MMVEC_WRITEBACK", "off", 1);
+    cr_assert_eq(writebacks_for_three_blocks(), 0);
+}
+
+Test(alloc, writeback_auto_waits_for_memory_pressure)
+{
+    /* 12 MiB of blocks is far below a quarter of this machine's memory (and of any sane
+     * cgroup limit the tests run in): nothing is written early. */
+    cr_assert_eq(writebacks_for_three_blocks(), 0);
+}
+
+Test(alloc, writeback_on_covers_a_growing_block)
+{
+    setenv("MMVEC_WRITEBACK", "on", 1);
+    char *p = mmv_malloc(2 * M);
+    memset(p, 7, 2 * M);
+    p = mmv_realloc(p, 16 * M);
+    cr_assert_not_null(p);
+    cr_assert_eq(p[2 * M - 1], 7);
+    mmv_stats s;
+    mmv_stats_get(&s);
+    cr_assert_geq(s.writebacks, 1, "the grown block's old part was not written back");
+    mmv_free(p);
 }

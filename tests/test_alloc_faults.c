@@ -52,7 +52,8 @@ static void setup(void)
     static const char *const vars[] = {"MMVEC_THRESHOLD", "MMVEC_DIR", "MMVEC_STRICT",
                                        "MMVEC_UNLINK", "MMVEC_DISABLE", "MMVEC_STATS",
                                        "MMVEC_LOG", "MMVEC_FORK", "MMVEC_CACHE",
-                                       "MMVEC_CACHE_DECAY_MS", "MMVEC_RESERVE"};
+                                       "MMVEC_CACHE_DECAY_MS", "MMVEC_RESERVE", "MMVEC_ADVICE",
+                                       "MMVEC_WRITEBACK"};
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
         unsetenv(vars[i]);
     strcpy(tmp, "/tmp/mmvec-afault-XXXXXX");
@@ -724,6 +725,7 @@ Test(faults, bad_values_warn_once_and_keep_the_default)
         {"MMVEC_CACHE", "lots"}, {"MMVEC_CACHE", "-1"}, {"MMVEC_CACHE", "1X"},
         {"MMVEC_STRICT", "maybe"}, {"MMVEC_UNLINK", "2"}, {"MMVEC_DISABLE", "perhaps"},
         {"MMVEC_STATS", "x"}, {"MMVEC_CACHE_DECAY_MS", "soon"}, {"MMVEC_RESERVE", "1K"},
+        {"MMVEC_ADVICE", "sideways"}, {"MMVEC_WRITEBACK", "sometimes"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         size_t t = child_with(bad[i][0], bad[i][1], err, sizeof err);

@@ -33,6 +33,7 @@ typedef struct mmv_stats {
     uint64_t fallback_maps;      /*   ...because of vm.max_map_count / mmap ENOMEM */
     uint64_t fallback_files;     /*   ...because of EMFILE/ENFILE */
     uint64_t fallback_other;
+    uint64_t writebacks;         /* early writebacks started (MMVEC_WRITEBACK) */
     uint64_t files_reaped;       /* files of dead processes removed */
     uint64_t bytes_reaped;
 } mmv_stats;

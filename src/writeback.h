@@ -1,0 +1,30 @@
+/* Starting the writeback of block files early when memory is tight.
+ *
+ * A block's dirty pages must reach the disk before the kernel can evict them. Left alone, that
+ * happens when reclaim finds them (slow: a memory-cgroup limit stalls the writer on writeback)
+ * or after dirty_expire (30 s). When the heap in blocks is a good part of the memory the process
+ * may use, mmvec asks for writeback (sync_file_range, asynchronous) of a block as soon as the
+ * program has most likely finished writing it: the previous block, when a new one is made, and
+ * the old part of a block that realloc grows. Measured: 2 GiB written through 64 MiB blocks in
+ * a 512 MiB cgroup, 0.9-1.0 GB/s without, 1.5-1.6 GB/s with. Below the pressure mark nothing is
+ * done, so short-lived blocks of a program that fits in memory never cost a disk write. */
+#ifndef MMVEC_WRITEBACK_H
+#define MMVEC_WRITEBACK_H
+
+#include "os.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Reads the memory the process may use (MemTotal, or its memory cgroup's limit when lower)
+ * and sets the mark at a quarter of it. Allocates nothing. */
+MMVI_HIDDEN void mmvi_writeback_init(void);
+
+/* Is there enough live block memory to start writing back early? */
+MMVI_HIDDEN int mmvi_writeback_wanted(void);
+
+/* Starts writeback of the first `len` bytes (0: all) of an open file / of the file at path. */
+MMVI_HIDDEN void mmvi_writeback_fd(int fd, size_t len);
+MMVI_HIDDEN void mmvi_writeback_path(const char *path);
+
+#endif
