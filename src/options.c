@@ -158,51 +158,39 @@ static void read_log(void)
         bad("MMVEC_LOG", v);
 }
 
-static void read_fork(void)
+/* A variable that names one of a few choices; `names` ends with NULL. */
+static void read_choice(const char *name, const char *const *names, const int *values, int *out)
 {
-    const char *v = getenv("MMVEC_FORK");
+    const char *v = getenv(name);
     if (!v)
         return;
-    if (strcmp(v, "private") == 0)
-        mmvi_opt.fork_mode = MMVI_FORK_PRIVATE;
-    else if (strcmp(v, "copy") == 0)
-        mmvi_opt.fork_mode = MMVI_FORK_COPY;
-    else if (strcmp(v, "shared") == 0)
-        mmvi_opt.fork_mode = MMVI_FORK_SHARED;
-    else
-        bad("MMVEC_FORK", v);
+    for (size_t i = 0; names[i]; i++)
+        if (strcmp(v, names[i]) == 0) {
+            *out = values[i];
+            return;
+        }
+    bad(name, v);
 }
 
-/* normal: the kernel reads ahead around each fault (fast sequential first writes and re-reads
- * after eviction, but a sparse first touch zero-fills the whole read-ahead window);
- * random: one page per fault (sparse touching is cheap; sequential re-reads after eviction are
- * much slower). See docs/design.md. */
-static void read_advice(void)
+static void read_choices(void)
 {
-    const char *v = getenv("MMVEC_ADVICE");
-    if (!v)
-        return;
-    if (strcmp(v, "normal") == 0)
-        mmvi_opt.advice = MADV_NORMAL;
-    else if (strcmp(v, "random") == 0)
-        mmvi_opt.advice = MADV_RANDOM;
-    else
-        bad("MMVEC_ADVICE", v);
-}
-
-static void read_writeback(void)
-{
-    const char *v = getenv("MMVEC_WRITEBACK");
-    if (!v)
-        return;
-    if (strcmp(v, "auto") == 0)
-        mmvi_opt.writeback = MMVI_WRITEBACK_AUTO;
-    else if (strcmp(v, "on") == 0 || strcmp(v, "1") == 0)
-        mmvi_opt.writeback = MMVI_WRITEBACK_ON;
-    else if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0)
-        mmvi_opt.writeback = MMVI_WRITEBACK_OFF;
-    else
-        bad("MMVEC_WRITEBACK", v);
+    static const char *const fork_names[] = {"private", "copy", "shared", NULL};
+    static const int fork_values[] = {MMVI_FORK_PRIVATE, MMVI_FORK_COPY, MMVI_FORK_SHARED};
+    /* normal: the kernel reads ahead around each fault (fast sequential first writes and
+     * re-reads after eviction, but a sparse first touch zero-fills the whole read-ahead window);
+     * random: one page per fault (sparse touching is cheap, re-reads after eviction are much
+     * slower). See docs/design.md. */
+    static const char *const advice_names[] = {"normal", "random", NULL};
+    static const int advice_values[] = {MADV_NORMAL, MADV_RANDOM};
+    static const char *const wb_names[] = {"auto", "on", "1", "off", "0", NULL};
+    static const int wb_values[] = {MMVI_WRITEBACK_AUTO, MMVI_WRITEBACK_ON, MMVI_WRITEBACK_ON,
+                                    MMVI_WRITEBACK_OFF, MMVI_WRITEBACK_OFF};
+    int fork_mode = (int)mmvi_opt.fork_mode, wb = (int)mmvi_opt.writeback;
+    read_choice("MMVEC_FORK", fork_names, fork_values, &fork_mode);
+    read_choice("MMVEC_ADVICE", advice_names, advice_values, &mmvi_opt.advice);
+    read_choice("MMVEC_WRITEBACK", wb_names, wb_values, &wb);
+    mmvi_opt.fork_mode = (enum mmvi_fork_mode)fork_mode;
+    mmvi_opt.writeback = (enum mmvi_writeback)wb;
 }
 
 static void read_dir(void)
@@ -238,9 +226,7 @@ void mmvi_options_init(void)
         /* sort, xz and others close stderr before exiting: keep our own copy for the table. */
         if (mmvi_opt.stats)
             mmvi_opt.stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
-        read_fork();
-        read_advice();
-        read_writeback();
+        read_choices();
         read_dir();
         read_size("MMVEC_CACHE", &mmvi_opt.cache_bytes, 0, SIZE_MAX);
         size_t decay = mmvi_opt.cache_decay_ms;
