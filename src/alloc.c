@@ -106,14 +106,10 @@ static uint64_t now_ms(void)
 
 static long read_max_map_count(void)
 {
-    char buf[32] = {0};
-    int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 65530;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    long v = n > 0 ? strtol(buf, NULL, 10) : 0;
-    return v > 0 ? v : 65530;
+    char buf[32];
+    long v = mmvi_os_read_file("/proc/sys/vm/max_map_count", buf, sizeof buf) == 0
+                 ? strtol(buf, NULL, 10) : 0;
+    return v > 0 ? v : 65530; /* the kernel's default */
 }
 
 static void say_dir_unusable(const char *dir, int err)

@@ -124,6 +124,20 @@ int mmvi_os_remap(void *p, size_t old_len, size_t new_len, void *to, void **out)
     return 0;
 }
 
+int mmvi_os_read_file(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, size - 1);
+    int err = errno;
+    close(fd);
+    if (n < 0)
+        return -err;
+    buf[n] = '\0';
+    return 0;
+}
+
 int mmvi_os_remap_in_place(void *p, size_t old_len, size_t new_len)
 {
     if (mremap(p, old_len, new_len, 0) == MAP_FAILED)

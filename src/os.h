@@ -40,6 +40,10 @@ MMVI_HIDDEN int mmvi_os_remap(void *p, size_t old_len, size_t new_len, void *to,
  * unmapped. */
 MMVI_HIDDEN int mmvi_os_remap_in_place(void *p, size_t old_len, size_t new_len);
 
+/* Reads a small file (procfs, sysfs) whole into buf, NUL-terminated, without allocating.
+ * 0 or a negative errno. */
+MMVI_HIDDEN int mmvi_os_read_file(const char *path, char *buf, size_t size);
+
 /* close(2) that keeps errno. */
 MMVI_HIDDEN void mmvi_os_close(int fd);
 

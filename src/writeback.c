@@ -13,24 +13,11 @@
 
 static uint64_t mark = UINT64_MAX;
 
-/* The whole (small) file at path into buf, NUL-terminated; 0 or -1. No allocation. */
-static int slurp(const char *path, char *buf, size_t size)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, size - 1);
-    close(fd);
-    if (n < 0)
-        return -1;
-    buf[n] = '\0';
-    return 0;
-}
-
 static uint64_t mem_total(void)
 {
     char buf[256];
-    if (slurp("/proc/meminfo", buf, sizeof buf) < 0 || strncmp(buf, "MemTotal:", 9) != 0)
+    if (mmvi_os_read_file("/proc/meminfo", buf, sizeof buf) < 0 ||
+        strncmp(buf, "MemTotal:", 9) != 0)
         return UINT64_MAX;
     return strtoull(buf + 9, NULL, 10) * 1024;
 }
@@ -40,7 +27,7 @@ static uint64_t mem_total(void)
 static uint64_t cgroup_limit(void)
 {
     char buf[4096], path[4400];
-    if (slurp("/proc/self/cgroup", buf, sizeof buf) < 0)
+    if (mmvi_os_read_file("/proc/self/cgroup", buf, sizeof buf) < 0)
         return UINT64_MAX;
     const char *v1 = strstr(buf, ":memory:/"), *v2 = strstr(buf, "0::/");
     const char *at = v1 ? v1 + 8 : v2 ? v2 + 3 : NULL;
@@ -49,7 +36,7 @@ static uint64_t cgroup_limit(void)
     size_t n = strcspn(at, "\n");
     snprintf(path, sizeof path, "%s%.*s/%s", v1 ? "/sys/fs/cgroup/memory" : "/sys/fs/cgroup",
              (int)n, at, v1 ? "memory.limit_in_bytes" : "memory.max");
-    if (slurp(path, buf, 64) < 0 || buf[0] < '0' || buf[0] > '9')
+    if (mmvi_os_read_file(path, buf, 64) < 0 || buf[0] < '0' || buf[0] > '9')
         return UINT64_MAX; /* "max", or no such file */
     return strtoull(buf, NULL, 10);
 }
