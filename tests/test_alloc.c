@@ -21,6 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define K ((size_t)1 << 10)
 #define M ((size_t)1 << 20)
 #define G ((size_t)1 << 30)
@@ -28,12 +30,6 @@
 
 static char tmp[64];     /* the test's directory */
 static char segdir[128]; /* MMVEC_DIR: <tmp>/seg */
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
 
 static void unset_all(void)
 {
@@ -48,8 +44,7 @@ static void unset_all(void)
 
 static void setup(void)
 {
-    strcpy(tmp, "/tmp/mmvec-atest-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp));
+    tu_make_tmpdir(tmp, sizeof tmp, "/tmp/mmvec-atest-XXXXXX");
     snprintf(segdir, sizeof segdir, "%s/seg", tmp);
     /* A clean slate whatever the caller's environment holds; each test sets what it needs. */
     unset_all();
@@ -59,31 +54,19 @@ static void setup(void)
 
 static void teardown(void)
 {
-    nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_rf(tmp);
 }
 
 TestSuite(alloc, .init = setup, .fini = teardown);
 
 /* ---- small tools ---- */
 
-static unsigned char pat(unsigned seed, size_t i)
-{
-    return (unsigned char)(seed * 131u + i * 7u + (i >> 12));
-}
-
-static void fill(void *p, size_t n, unsigned seed)
-{
-    unsigned char *c = p;
-    for (size_t i = 0; i < n; i++)
-        c[i] = pat(seed, i);
-}
-
 /* Index of the first byte that is not the pattern, or SIZE_MAX when all are. */
 static size_t first_bad(const void *p, size_t n, unsigned seed)
 {
     const unsigned char *c = p;
     for (size_t i = 0; i < n; i++)
-        if (c[i] != pat(seed, i))
+        if (c[i] != tu_pat(seed, i))
             return i;
     return SIZE_MAX;
 }
@@ -119,36 +102,10 @@ static const char *path_of(const void *p)
     return b;
 }
 
-static size_t seg_files;
-static int count_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)f;
-    size_t n = strlen(p);
-    if (flag == FTW_F && n > 4 && strcmp(p + n - 4, ".seg") == 0)
-        seg_files++;
-    return 0;
-}
-
 /* Block files (*.seg) anywhere under the segment directory. */
 static size_t count_seg_files(void)
 {
-    seg_files = 0;
-    nftw(segdir, count_cb, 16, FTW_PHYS);
-    return seg_files;
-}
-
-static size_t read_all(int fd, char *buf, size_t size)
-{
-    size_t got = 0;
-    for (ssize_t n; got + 1 < size && (n = read(fd, buf + got, size - 1 - got)) != 0;) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            break;
-        got += (size_t)n;
-    }
-    buf[got] = '\0';
-    return got;
+    return (size_t)tu_count_segs(segdir);
 }
 
 static int count_lines(const char *s)
@@ -174,7 +131,7 @@ static int in_child(int (*fn)(void), char *err, size_t errsize)
         _exit(fn());
     }
     close(pfd[1]);
-    read_all(pfd[0], err, errsize);
+    tu_read_fd(pfd[0], err, errsize);
     close(pfd[0]);
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
@@ -210,7 +167,7 @@ Test(alloc, routes_by_threshold_and_backs_large_blocks_with_0600_files)
         char want[160];
         snprintf(want, sizeof want, "%s/%ld-", segdir, (long)getpid());
         cr_assert_eq(strncmp(path, want, strlen(want)), 0, "%s not under %s", path, want);
-        fill(blocks[i], sizes[i], 1);
+        tu_fill(blocks[i], sizes[i], 1);
         cr_assert_eq(first_bad(blocks[i], sizes[i], 1), SIZE_MAX);
     }
     struct stat st;
@@ -230,7 +187,7 @@ Test(alloc, threshold_range_min_max)
         void *p = mmv_malloc(sizes[i]);
         cr_assert_not_null(p);
         cr_assert_eq(mmv_owns(p), want[i], "size %zu", sizes[i]);
-        fill(p, sizes[i], 2);
+        tu_fill(p, sizes[i], 2);
         mmv_free(p);
     }
 }
@@ -284,7 +241,7 @@ Test(alloc, disable_routes_everything_to_jemalloc)
     cr_assert(p && q && r);
     cr_assert(!mmv_owns(p) && !mmv_owns(q) && !mmv_owns(r));
     cr_assert_eq((uintptr_t)r % (2 * M), 0);
-    fill(p, 8 * M, 3);
+    tu_fill(p, 8 * M, 3);
     cr_assert_eq(first_nonzero(q, 4 * M), SIZE_MAX);
     p = mmv_realloc(p, 16 * M);
     cr_assert_eq(first_bad(p, 8 * M, 3), SIZE_MAX);
@@ -304,14 +261,14 @@ Test(alloc, unlink_leaves_no_file_and_realloc_keeps_contents)
     size_t n = 3 * M;
     unsigned char *p = mmv_malloc(n);
     cr_assert(mmv_owns(p));
-    fill(p, n, 4);
+    tu_fill(p, n, 4);
     char buf[4096];
     cr_assert_eq(mmv_block_path(p, buf, sizeof buf), -ENOENT);
     cr_assert_eq(count_seg_files(), 0);
     p = mmv_realloc(p, 20 * M); /* no file to grow: must still work */
     cr_assert_not_null(p);
     cr_assert_eq(first_bad(p, n, 4), SIZE_MAX);
-    fill(p, 20 * M, 5);
+    tu_fill(p, 20 * M, 5);
     p = mmv_realloc(p, 2 * M); /* shrink */
     cr_assert_not_null(p);
     cr_assert_eq(first_bad(p, 2 * M, 5), SIZE_MAX);
@@ -351,7 +308,7 @@ Test(alloc, calloc_and_reallocarray_overflow_give_enomem)
     cr_assert_null(mmv_calloc(SIZE_MAX, SIZE_MAX));
     cr_assert_eq(errno, ENOMEM);
     unsigned char *p = mmv_malloc(2 * M);
-    fill(p, 2 * M, 6);
+    tu_fill(p, 2 * M, 6);
     errno = 0;
     cr_assert_null(mmv_reallocarray(p, SIZE_MAX / 4, 8));
     cr_assert_eq(errno, ENOMEM);
@@ -391,7 +348,7 @@ Test(alloc, realloc_grows_in_place_without_copying)
 {
     size_t n = 1 * M;
     unsigned char *p = mmv_malloc(n);
-    fill(p, n, 7);
+    tu_fill(p, n, 7);
     char path[4096];
     strcpy(path, path_of(p));
     for (size_t to = 2 * M; to <= 64 * M; to *= 2) {
@@ -403,7 +360,7 @@ Test(alloc, realloc_grows_in_place_without_copying)
         struct stat st;
         cr_assert_eq(stat(path, &st), 0);
         cr_assert_geq((size_t)st.st_size, to);
-        fill(p, to, 7);
+        tu_fill(p, to, 7);
         n = to;
     }
     mmv_stats s = stats();
@@ -417,8 +374,8 @@ Test(alloc, realloc_moves_by_remapping_when_blocked)
 {
     /* b is made right after a (or somewhere): growing a past b's space must move a, by mremap. */
     unsigned char *a = mmv_malloc(1 * M), *b = mmv_malloc(1 * M);
-    fill(a, M, 8);
-    fill(b, M, 9);
+    tu_fill(a, M, 8);
+    tu_fill(b, M, 9);
     char path[4096];
     strcpy(path, path_of(a));
     bool adjacent = (uintptr_t)b == (uintptr_t)a + M;
@@ -427,7 +384,7 @@ Test(alloc, realloc_moves_by_remapping_when_blocked)
     cr_assert_eq(first_bad(a2, M, 8), SIZE_MAX);
     cr_assert_eq(first_bad(b, M, 9), SIZE_MAX, "the neighbour is untouched");
     cr_assert_str_eq(path_of(a2), path);
-    fill(a2, 32 * M, 10);
+    tu_fill(a2, 32 * M, 10);
     mmv_stats s = stats();
     cr_assert_eq(s.reallocs_copied, 0);
     if (adjacent) {
@@ -445,14 +402,14 @@ Test(alloc, realloc_moves_by_remapping_when_blocked)
 Test(alloc, realloc_moves_after_growing_in_place)
 {
     unsigned char *a = mmv_malloc(1 * M);
-    fill(a, M, 16);
+    tu_fill(a, M, 16);
     char path[4096];
     strcpy(path, path_of(a));
     a = mmv_realloc(a, 3 * M); /* in place: nothing after it yet */
     cr_assert(mmv_owns(a));
-    fill(a, 3 * M, 17);
+    tu_fill(a, 3 * M, 17);
     unsigned char *b = mmv_malloc(1 * M); /* likely right after a's space: a must move next */
-    fill(b, M, 18);
+    tu_fill(b, M, 18);
     unsigned char *a2 = mmv_realloc(a, 64 * M);
     cr_assert_not_null(a2);
     cr_assert_eq(first_bad(a2, 3 * M, 17), SIZE_MAX);
@@ -471,7 +428,7 @@ Test(alloc, realloc_shrinks_keeping_the_prefix)
 {
     setenv("MMVEC_CACHE", "0", 1);
     unsigned char *p = mmv_malloc(16 * M);
-    fill(p, 16 * M, 11);
+    tu_fill(p, 16 * M, 11);
     char path[4096];
     strcpy(path, path_of(p));
     unsigned char *q = mmv_realloc(p, 1 * M + 100);
@@ -483,7 +440,7 @@ Test(alloc, realloc_shrinks_keeping_the_prefix)
     struct stat st;
     cr_assert_eq(stat(path_of(q), &st), 0);
     cr_assert_lt((size_t)st.st_size, 16 * M, "the file is cut too");
-    fill(q, use, 12); /* every usable byte is still mapped */
+    tu_fill(q, use, 12); /* every usable byte is still mapped */
     cr_assert_eq(first_bad(q, use, 12), SIZE_MAX);
     cr_assert_eq(stats().reallocs_copied, 0);
     /* A small shrink may keep the block as it is, but never loses contents. */
@@ -497,11 +454,11 @@ Test(alloc, realloc_crosses_the_threshold_both_ways)
     setenv("MMVEC_CACHE", "0", 1);
     unsigned char *p = mmv_malloc(1000);
     cr_assert(!mmv_owns(p));
-    fill(p, 1000, 13);
+    tu_fill(p, 1000, 13);
     p = mmv_realloc(p, 4 * M); /* up: into a segment */
     cr_assert(mmv_owns(p));
     cr_assert_eq(first_bad(p, 1000, 13), SIZE_MAX);
-    fill(p, 4 * M, 14);
+    tu_fill(p, 4 * M, 14);
     char path[4096];
     strcpy(path, path_of(p));
     p = mmv_realloc(p, 5000); /* down: back to jemalloc */
@@ -518,7 +475,7 @@ Test(alloc, realloc_zero_frees_and_null_mallocs)
     setenv("MMVEC_CACHE", "0", 1);
     unsigned char *p = mmv_realloc(NULL, 2 * M);
     cr_assert(mmv_owns(p), "realloc(NULL, n) is malloc(n)");
-    fill(p, 2 * M, 15);
+    tu_fill(p, 2 * M, 15);
     char path[4096];
     strcpy(path, path_of(p));
     cr_assert_null(mmv_realloc(p, 0));
@@ -555,7 +512,7 @@ Test(alloc, large_blocks_honour_alignments_up_to_1g)
         cr_assert_eq(errno, saved, "errno unchanged on success");
         cr_assert(mmv_owns(p[i]), "align %zu", aligns[i]);
         cr_assert_eq((uintptr_t)p[i] % aligns[i], 0, "%p not aligned to %zu", p[i], aligns[i]);
-        fill(p[i], mmv_usable_size(p[i]), (unsigned)i);
+        tu_fill(p[i], mmv_usable_size(p[i]), (unsigned)i);
     }
     for (size_t i = 0; i < sizeof aligns / sizeof *aligns; i++) {
         cr_assert_eq(first_bad(p[i], mmv_usable_size(p[i]), (unsigned)i), SIZE_MAX);
@@ -601,7 +558,7 @@ Test(alloc, aligned_alloc_memalign_valloc_pvalloc)
     cr_assert_geq(mmv_usable_size(pvs), 2 * (size_t)page);
     void *all[] = {a, m, m2, ms, v, vs, pv, pvs};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
-        fill(all[i], mmv_usable_size(all[i]), 20);
+        tu_fill(all[i], mmv_usable_size(all[i]), 20);
         cr_assert_eq(first_bad(all[i], mmv_usable_size(all[i]), 20), SIZE_MAX);
         mmv_free(all[i]);
     }
@@ -618,7 +575,7 @@ Test(alloc, usable_size_is_at_least_the_request_and_writable)
         cr_assert_geq(use, sizes[i]);
         cr_assert_eq(mmv_usable_size(p), use, "stable");
         unsigned char *ref = malloc(use);
-        fill(ref, use, (unsigned)i);
+        tu_fill(ref, use, (unsigned)i);
         memcpy(p, ref, use);
         cr_assert_eq(memcmp(p, ref, use), 0, "size %zu, usable %zu", sizes[i], use);
         free(ref);
@@ -680,8 +637,8 @@ Test(alloc, stats_table_at_exit_and_files_removed_at_exit)
     close(out[1]);
     close(err[1]);
     char obuf[8192], ebuf[8192];
-    read_all(out[0], obuf, sizeof obuf);
-    read_all(err[0], ebuf, sizeof ebuf);
+    tu_read_fd(out[0], obuf, sizeof obuf);
+    tu_read_fd(err[0], ebuf, sizeof ebuf);
     close(out[0]);
     close(err[0]);
     int status;
@@ -753,7 +710,7 @@ Test(alloc, log_0_is_silent_even_when_falling_back)
 Test(alloc, setuid_program_ignores_variables_and_makes_no_file)
 {
     if (geteuid() != 0)
-        cr_skip_test("needs root to make a setuid program and drop to another user");
+        TU_SKIP(teardown, "needs root to make a setuid program and drop to another user");
     /* A setuid-root copy of the helper, run by uid 65534: the kernel sets AT_SECURE. */
     char prog[160];
     snprintf(prog, sizeof prog, "%s/alloc_child", tmp);
@@ -782,12 +739,12 @@ Test(alloc, setuid_program_ignores_variables_and_makes_no_file)
     }
     close(o[1]);
     char text[4096];
-    read_all(o[0], text, sizeof text);
+    tu_read_fd(o[0], text, sizeof text);
     close(o[0]);
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-        cr_skip_test("cannot exec a setuid program from %s (nosuid mount?)", tmp);
+        TU_SKIP(teardown, "cannot exec a setuid program from %s (nosuid mount?)", tmp);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x: %s", status, text);
     cr_assert_null(strstr(text, "path "), "a setuid program made files: %s", text);
     cr_assert_not_null(strstr(text, "nofile"), "%s", text);

@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define K ((size_t)1 << 10)
 #define M ((size_t)1 << 20)
 
@@ -41,12 +43,6 @@ static int saved_stderr = -1;
 static void *eaten;         /* memory maps used up by a test, given back in teardown */
 static size_t eaten_len;
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
-
 static void setup(void)
 {
     static const char *const vars[] = {"MMVEC_THRESHOLD", "MMVEC_DIR", "MMVEC_STRICT",
@@ -56,8 +52,7 @@ static void setup(void)
                                        "MMVEC_WRITEBACK"};
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
         unsetenv(vars[i]);
-    strcpy(tmp, "/tmp/mmvec-afault-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp));
+    tu_make_tmpdir(tmp, sizeof tmp, "/tmp/mmvec-afault-XXXXXX");
     snprintf(segdir, sizeof segdir, "%s/seg", tmp);
     setenv("MMVEC_DIR", segdir, 1);
     setenv("MMVEC_THRESHOLD", "64K", 1);
@@ -77,42 +72,34 @@ static void set_flags(const char *path, int on)
 
 static void teardown(void)
 {
+    /* Each step is undone once: TU_SKIP runs this before skipping. */
     if (saved_stderr >= 0) {
         dup2(saved_stderr, STDERR_FILENO);
         close(saved_stderr);
+        saved_stderr = -1;
     }
     if (eaten)
         munmap(eaten, eaten_len); /* else nothing below could open a directory */
+    eaten = NULL;
     if (immutable[0])
         set_flags(immutable, 0);
+    immutable[0] = '\0';
     if (mnt[0])
         umount2(mnt, MNT_DETACH);
-    nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    if (shm[0])
-        nftw(shm, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    mnt[0] = '\0';
+    tu_rm_rf(tmp);
+    tu_rm_rf(shm);
 }
 
 TestSuite(faults, .init = setup, .fini = teardown);
 
 /* ---- tools ---- */
 
-static unsigned char pat(unsigned seed, size_t i)
-{
-    return (unsigned char)(seed * 131u + i * 7u + (i >> 12));
-}
-
-static void fill(void *p, size_t n, unsigned seed)
-{
-    unsigned char *c = p;
-    for (size_t i = 0; i < n; i++)
-        c[i] = pat(seed, i);
-}
-
 static bool intact(const void *p, size_t n, unsigned seed)
 {
     const unsigned char *c = p;
     for (size_t i = 0; i < n; i++)
-        if (c[i] != pat(seed, i))
+        if (c[i] != tu_pat(seed, i))
             return false;
     return true;
 }
@@ -128,20 +115,6 @@ static bool exists(const char *p)
 {
     struct stat st;
     return lstat(p, &st) == 0;
-}
-
-static size_t read_all(int fd, char *buf, size_t size)
-{
-    size_t got = 0;
-    for (ssize_t n; got + 1 < size && (n = read(fd, buf + got, size - 1 - got)) != 0;) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            break;
-        got += (size_t)n;
-    }
-    buf[got] = '\0';
-    return got;
 }
 
 /* Lines of text that contain `needle` (all lines for NULL). */
@@ -180,7 +153,7 @@ static const char *captured(void)
     snprintf(path, sizeof path, "%s/stderr.txt", tmp);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     cr_assert_geq(fd, 0);
-    read_all(fd, text, sizeof text);
+    tu_read_fd(fd, text, sizeof text);
     close(fd);
     return text;
 }
@@ -196,7 +169,7 @@ static void expect_fallback(void)
         p[i] = mmv_malloc(2 * M + (size_t)i * 12345);
         cr_assert_not_null(p[i]);
         cr_assert(!mmv_owns(p[i]));
-        fill(p[i], 2 * M, (unsigned)i);
+        tu_fill(p[i], 2 * M, (unsigned)i);
     }
     unsigned char *z = mmv_calloc(1, 3 * M);
     cr_assert_not_null(z);
@@ -320,14 +293,14 @@ static bool dir_of_another_user(void)
 Test(faults, dir_of_another_user_is_refused)
 {
     if (!dir_of_another_user())
-        cr_skip_test("needs root to chown a directory to another user (uid 65534)");
+        TU_SKIP(teardown, "needs root to chown a directory to another user (uid 65534)");
     expect_fallback();
 }
 
 Test(faults, dir_of_another_user_strict_gives_enomem)
 {
     if (!dir_of_another_user())
-        cr_skip_test("needs root to chown a directory to another user (uid 65534)");
+        TU_SKIP(teardown, "needs root to chown a directory to another user (uid 65534)");
     expect_strict_enomem();
 }
 
@@ -338,18 +311,18 @@ Test(faults, dir_removed_while_running)
     setenv("MMVEC_CACHE", "0", 1);
     unsigned char *first = mmv_malloc(2 * M);
     cr_assert(mmv_owns(first));
-    fill(first, 2 * M, 1);
-    cr_assert_eq(nftw(segdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS), 0);
+    tu_fill(first, 2 * M, 1);
+    cr_assert_eq(tu_rm_rf_checked(segdir), 0);
     cr_assert(!exists(segdir));
     capture_stderr();
     unsigned char *later[4];
     for (int i = 0; i < 4; i++) {
         later[i] = mmv_malloc(3 * M);
         cr_assert_not_null(later[i]);
-        fill(later[i], 3 * M, 10 + (unsigned)i);
+        tu_fill(later[i], 3 * M, 10 + (unsigned)i);
     }
     cr_assert(intact(first, 2 * M, 1), "the mapping outlives its file");
-    fill(first, 2 * M, 2);
+    tu_fill(first, 2 * M, 2);
     first = mmv_realloc(first, 16 * M); /* its file is gone: the data moves to RAM */
     cr_assert_not_null(first);
     cr_assert(intact(first, 2 * M, 2));
@@ -366,10 +339,10 @@ Test(faults, dir_removed_while_running)
 Test(faults, dir_made_read_only_while_running)
 {
     if (geteuid() != 0)
-        cr_skip_test("needs root to set the immutable attribute");
+        TU_SKIP(teardown, "needs root to set the immutable attribute");
     unsigned char *first = mmv_malloc(2 * M);
     cr_assert(mmv_owns(first));
-    fill(first, 2 * M, 1);
+    tu_fill(first, 2 * M, 1);
     char path[4096];
     cr_assert_eq(mmv_block_path(first, immutable, sizeof immutable), 0);
     *strrchr(immutable, '/') = '\0';
@@ -380,7 +353,7 @@ Test(faults, dir_made_read_only_while_running)
     int probe = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (probe >= 0) {
         close(probe);
-        cr_skip_test("the filesystem of %s has no immutable attribute", tmp);
+        TU_SKIP(teardown, "the filesystem of %s has no immutable attribute", tmp);
     }
     capture_stderr();
     unsigned char *later[4];
@@ -388,7 +361,7 @@ Test(faults, dir_made_read_only_while_running)
         later[i] = mmv_malloc(3 * M);
         cr_assert_not_null(later[i]);
         cr_assert(!mmv_owns(later[i]));
-        fill(later[i], 3 * M, 10 + (unsigned)i);
+        tu_fill(later[i], 3 * M, 10 + (unsigned)i);
     }
     cr_assert(intact(first, 2 * M, 1));
     for (int i = 0; i < 4; i++) {
@@ -402,21 +375,10 @@ Test(faults, dir_made_read_only_while_running)
 
 /* ---- a full disk ---- */
 
-static bool mount_tmpfs(const char *opts)
-{
-    snprintf(mnt, sizeof mnt, "%s/mnt", tmp);
-    cr_assert_eq(mkdir(mnt, 0700), 0);
-    if (geteuid() != 0 || mount("tmpfs", mnt, "tmpfs", 0, opts) != 0) {
-        mnt[0] = '\0';
-        return false;
-    }
-    return true;
-}
-
 Test(faults, full_disk_falls_back_without_sigbus)
 {
-    if (!mount_tmpfs("size=24m,mode=0700"))
-        cr_skip_test("cannot mount a tmpfs (needs root): the full-disk case is untested");
+    if (!tu_mount_tmpfs(mnt, sizeof mnt, tmp, "size=24m,mode=0700"))
+        TU_SKIP(teardown, "cannot mount a tmpfs (needs root): the full-disk case is untested");
     setenv("MMVEC_DIR", mnt, 1);
     setenv("MMVEC_THRESHOLD", "1M", 1);
     capture_stderr();
@@ -430,7 +392,7 @@ Test(faults, full_disk_falls_back_without_sigbus)
             cr_assert_eq(b[i][0] | b[i][M / 2] | b[i][M - 1], 0);
         /* Every byte is written right away: a block whose space was not reserved would
          * SIGBUS here. */
-        fill(b[i], M, (unsigned)i);
+        tu_fill(b[i], M, (unsigned)i);
         owned += mmv_owns(b[i]);
         ram += !mmv_owns(b[i]);
     }
@@ -442,7 +404,7 @@ Test(faults, full_disk_falls_back_without_sigbus)
         grow++;
     b[grow] = mmv_realloc(b[grow], 32 * M);
     cr_assert_not_null(b[grow]);
-    fill(b[grow] + M, 31 * M, 99);
+    tu_fill(b[grow] + M, 31 * M, 99);
     for (int i = 0; i < N; i++)
         cr_assert(intact(b[i], M, (unsigned)i), "block %d changed", i);
     cr_assert(intact(b[grow] + M, 31 * M, 99));
@@ -477,13 +439,7 @@ static void many_files_dir(void)
 
 static int count_fds(void)
 {
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    for (struct dirent *e; d && (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n - 1; /* the listing's own */
+    return tu_count_entries("/proc/self/fd") - 1; /* the listing's own */
 }
 
 static void many_blocks_under_fd_limit(rlim_t limit, size_t count)
@@ -494,7 +450,7 @@ static void many_blocks_under_fd_limit(rlim_t limit, size_t count)
     capture_stderr();
     int before = count_fds();
     if ((rlim_t)before + 8 > limit)
-        cr_skip_test("%d descriptors already open: cannot test under ulimit -n %llu", before,
+        TU_SKIP(teardown, "%d descriptors already open: cannot test under ulimit -n %llu", before,
                      (unsigned long long)limit);
     struct rlimit rl;
     cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
@@ -559,7 +515,7 @@ Test(faults, max_map_count_falls_back_then_recovers)
 {
     long maps = max_map_count();
     if (maps <= 0 || maps > 300000)
-        cr_skip_test("vm.max_map_count is %ld: too many blocks to reach it in a test", maps);
+        TU_SKIP(teardown, "vm.max_map_count is %ld: too many blocks to reach it in a test", maps);
     setenv("MMVEC_THRESHOLD", "4K", 1);
     setenv("MMVEC_CACHE", "0", 1);
     many_files_dir();
@@ -626,7 +582,7 @@ Test(faults, kernel_map_limit_falls_back_then_recovers)
 {
     long maps = max_map_count();
     if (maps <= 30000 || maps > 300000)
-        cr_skip_test("vm.max_map_count is %ld: not the range this test is made for", maps);
+        TU_SKIP(teardown, "vm.max_map_count is %ld: not the range this test is made for", maps);
     setenv("MMVEC_THRESHOLD", "4K", 1);
     setenv("MMVEC_CACHE", "0", 1);
     many_files_dir();
@@ -699,7 +655,7 @@ static size_t child_with(const char *var, const char *val, char *err, size_t err
     close(e[1]);
     size_t t = 0;
     cr_assert_eq(read(o[0], &t, sizeof t), (ssize_t)sizeof t);
-    read_all(e[0], err, errsize);
+    tu_read_fd(e[0], err, errsize);
     close(o[0]);
     close(e[0]);
     int status;
@@ -793,7 +749,7 @@ static int run_child(int (*fn)(void), char *err, size_t errsize)
         _exit(fn());
     }
     close(e[1]);
-    read_all(e[0], err, errsize);
+    tu_read_fd(e[0], err, errsize);
     close(e[0]);
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);

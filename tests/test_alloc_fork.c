@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define K ((size_t)1 << 10)
 #define M ((size_t)1 << 20)
 #define G ((size_t)1 << 30)
@@ -28,12 +30,6 @@
 
 static char tmp[64];
 static char segdir[128];
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
 
 static void set_dir(const char *base)
 {
@@ -56,7 +52,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_rf(tmp);
 }
 
 TestSuite(fork, .init = setup, .fini = teardown);

@@ -19,14 +19,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util.h"
+
 static char tmp[64];
 static char segdir[128];
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
 
 static void setup(void)
 {
@@ -35,8 +31,7 @@ static void setup(void)
                                        "MMVEC_CACHE_DECAY_MS", "MMVEC_RESERVE"};
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
         unsetenv(vars[i]);
-    strcpy(tmp, "/tmp/mmvec-athr-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp));
+    tu_make_tmpdir(tmp, sizeof tmp, "/tmp/mmvec-athr-XXXXXX");
     snprintf(segdir, sizeof segdir, "%s/seg", tmp);
     setenv("MMVEC_DIR", segdir, 1);
     setenv("MMVEC_THRESHOLD", "64K", 1);
@@ -44,23 +39,10 @@ static void setup(void)
 
 static void teardown(void)
 {
-    nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_rf(tmp);
 }
 
 TestSuite(threads, .init = setup, .fini = teardown);
-
-static void read_all(int fd, char *buf, size_t size)
-{
-    size_t got = 0;
-    for (ssize_t n; got + 1 < size && (n = read(fd, buf + got, size - 1 - got)) != 0;) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            break;
-        got += (size_t)n;
-    }
-    buf[got] = '\0';
-}
 
 /* Runs the workload `mode` in the helper; it must exit 0, and leave no block file behind. */
 static void workload(const char *mode)
@@ -79,7 +61,7 @@ static void workload(const char *mode)
     }
     close(out[1]);
     char text[16384];
-    read_all(out[0], text, sizeof text);
+    tu_read_fd(out[0], text, sizeof text);
     close(out[0]);
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);

@@ -17,14 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
+#include "util.h"
 
 #define CHILD_TIMEOUT 60
 
@@ -32,54 +25,14 @@ extern char **environ;
 
 static void teardown(void);
 
-/* Criterion (2.4) runs no .fini after a skip: clean up first, then skip (the reason is
- * formatted before, as it may name what teardown removes). */
-#define SKIP(...)                                                                        \
-    do {                                                                                 \
-        char why_[1200];                                                                 \
-        snprintf(why_, sizeof why_, __VA_ARGS__);                                        \
-        teardown();                                                                      \
-        cr_skip_test("%s", why_);                                                        \
-    } while (0)
-
-
 static char tdir[256];
 static pid_t holders[4]; /* long-running children, killed by teardown if a test failed */
 
 /* ---- temp dirs and files ------------------------------------------------------------------ */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static int seg_count;
-
-static int count_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    size_t n = strlen(path);
-    if (flag == FTW_F && n > 4 && !strcmp(path + n - 4, ".seg"))
-        seg_count++;
-    return 0;
-}
-
-static int count_segs(const char *dir)
-{
-    seg_count = 0;
-    nftw(dir, count_entry, 16, FTW_PHYS);
-    return seg_count;
-}
-
 static void setup(void)
 {
-    strcpy(tdir, "/tmp/mmvec-cli-XXXXXX");
-    cr_assert_not_null(mkdtemp(tdir), "mkdtemp: %s", strerror(errno));
+    tu_make_tmpdir(tdir, sizeof tdir, "/tmp/mmvec-cli-XXXXXX");
 }
 
 static void teardown(void)
@@ -91,34 +44,11 @@ static void teardown(void)
             holders[i] = 0;
         }
     }
-    if (*tdir)
-        nftw(tdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_rf(tdir);
     tdir[0] = '\0';
 }
 
-static char *path_in(const char *name)
-{
-    static char bufs[32][400];
-    static int next;
-    char *b = bufs[next++ % 32];
-    snprintf(b, sizeof bufs[0], "%s/%s", tdir, name);
-    return b;
-}
-
-static char *slurp(const char *path)
-{
-    static char bufs[4][1 << 16];
-    static int next;
-    char *buf = bufs[next++ % 4];
-    buf[0] = '\0';
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return buf;
-    ssize_t n = read(fd, buf, sizeof bufs[0] - 1);
-    buf[n > 0 ? n : 0] = '\0';
-    close(fd);
-    return buf;
-}
+static char *path_in(const char *name) { return tu_path_in(tdir, name); }
 
 /* ---- running mmvec ----------------------------------------------------------------------- */
 
@@ -130,25 +60,11 @@ struct out {
 /* Environment: ours without MMVEC_* and LD_PRELOAD, plus `extra` ("NAME=value" entries). */
 static char **child_env(const char *const *extra)
 {
-    size_t n = 0, cap = 16;
-    for (char **e = environ; *e; e++)
-        cap++;
-    char **env = calloc(cap, sizeof *env);
-    cr_assert_not_null(env);
-    for (char **e = environ; *e; e++)
-        if (strncmp(*e, "LD_PRELOAD=", 11) && strncmp(*e, "MMVEC_", 6))
-            env[n++] = *e;
+    size_t n;
+    char **env = tu_child_env(16, &n, NULL);
     for (const char *const *x = extra; x && *x; x++)
         env[n++] = (char *)*x;
     return env;
-}
-
-static void redirect(const char *path, int fd, int flags)
-{
-    int f = open(path, flags, 0600);
-    if (f < 0 || dup2(f, fd) < 0)
-        _exit(126);
-    close(f);
 }
 
 /* Starts argv in tdir with stdout to `out` (a file, or a pipe when out_fd is given). */
@@ -163,12 +79,12 @@ static pid_t start(const char *const *argv, const char *const *extra, const char
     if (pid == 0) {
         if (chdir(tdir) < 0)
             _exit(126);
-        redirect("/dev/null", 0, O_RDONLY);
+        tu_redirect("/dev/null", 0, O_RDONLY);
         if (out_fd)
             dup2(p[1], 1);
         else
-            redirect(out, 1, O_WRONLY | O_CREAT | O_TRUNC);
-        redirect(err, 2, O_WRONLY | O_CREAT | O_TRUNC);
+            tu_redirect(out, 1, O_WRONLY | O_CREAT | O_TRUNC);
+        tu_redirect(err, 2, O_WRONLY | O_CREAT | O_TRUNC);
         alarm(CHILD_TIMEOUT); /* survives exec: a hung program dies instead of the suite */
         execve(argv[0], (char *const *)argv, env);
         _exit(127);
@@ -181,20 +97,12 @@ static pid_t start(const char *const *argv, const char *const *extra, const char
     return pid;
 }
 
-static int wait_status(pid_t pid)
-{
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return status;
-}
-
 static struct out run(const char *const *argv, const char *const *extra)
 {
     struct out r;
-    r.status = wait_status(start(argv, extra, path_in("out"), path_in("err"), NULL));
-    r.out = slurp(path_in("out"));
-    r.err = slurp(path_in("err"));
+    r.status = tu_wait(start(argv, extra, path_in("out"), path_in("err"), NULL));
+    r.out = tu_slurp(path_in("out"));
+    r.err = tu_slurp(path_in("err"));
     return r;
 }
 
@@ -218,8 +126,8 @@ static void expect_one_line_error(const char *const *argv, int code)
 
 static void skip_unless_preloadable(void)
 {
-#ifdef SANITIZED
-    SKIP("sanitizer build: its runtime must come first, so the interposer cannot be "
+#ifdef TU_SANITIZED
+    TU_SKIP(teardown, "sanitizer build: its runtime must come first, so the interposer cannot be "
                  "preloaded into an uninstrumented child");
 #endif
 }
@@ -384,7 +292,7 @@ Test(cli, run_puts_blocks_in_files_and_prints_stats)
     cr_assert_eq(exit_code(&r), 0, "stderr: %s", r.err);
     cr_assert_str_eq(r.out, "blocks=4 owned=4 files=4\n", "stderr: %s", r.err);
     cr_assert(strstr(r.err, "mmvec stats"), "no stats table: %s", r.err);
-    cr_assert_eq(count_segs(tdir), 0, "segment files left behind");
+    cr_assert_eq(tu_count_segs(tdir), 0, "segment files left behind");
 }
 
 /* ---- clean ------------------------------------------------------------------------------- */
@@ -433,7 +341,7 @@ static pid_t start_holder(const char *dir, int slot)
     if (f)
         fclose(f);
     cr_assert_str_eq(line, "ready\n", "holder did not get ready: %s / %s", first,
-                     slurp(path_in(slot ? "err1" : "err0")));
+                     tu_slurp(path_in(slot ? "err1" : "err0")));
     cr_assert_str_eq(first, "blocks=4 owned=4 files=4\n");
     return pid;
 }
@@ -445,11 +353,11 @@ Test(cli, clean_removes_dead_files_only)
     snprintf(dir, sizeof dir, "%s", path_in("seg"));
     pid_t alive = start_holder(dir, 0);
     pid_t dead = start_holder(dir, 1);
-    cr_assert_eq(count_segs(dir), 8);
+    cr_assert_eq(tu_count_segs(dir), 8);
     kill(dead, SIGKILL);
-    wait_status(dead);
+    tu_wait(dead);
     holders[1] = 0;
-    cr_assert_eq(count_segs(dir), 8, "kill -9 leaves the files (nobody to delete them)");
+    cr_assert_eq(tu_count_segs(dir), 8, "kill -9 leaves the files (nobody to delete them)");
     const char *argv[] = {MMVEC_CLI, "clean", dir, NULL};
     struct out r = run(argv, NULL);
     cr_assert_eq(exit_code(&r), 0, "stderr: %s", r.err);
@@ -458,13 +366,13 @@ Test(cli, clean_removes_dead_files_only)
     /* 4 segment files (a lock file may be counted too) */
     cr_assert(files >= 4 && files <= 5, "%s", r.out);
     cr_assert(bytes >= 4ull * (4 << 20), "%s", r.out);
-    cr_assert_eq(count_segs(dir), 4, "the live process's files must stay");
+    cr_assert_eq(tu_count_segs(dir), 4, "the live process's files must stay");
     cr_assert_eq(kill(alive, 0), 0, "the live holder must be untouched");
     kill(alive, SIGTERM);
-    int status = wait_status(alive);
+    int status = tu_wait(alive);
     holders[0] = 0;
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "holder: %s", slurp(path_in("err0")));
-    cr_assert_eq(count_segs(dir), 0, "a normal exit deletes its files");
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "holder: %s", tu_slurp(path_in("err0")));
+    cr_assert_eq(tu_count_segs(dir), 0, "a normal exit deletes its files");
     r = run(argv, NULL);
     cr_assert_eq(exit_code(&r), 0, "stderr: %s", r.err);
     parse_clean(r.out, &files, &bytes);

@@ -14,19 +14,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char dir[64];
+#include "util.h"
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
+static char dir[64];
 
 /* Each test runs in its own process: the environment changes stay there. */
 static void setup(void)
 {
-    strcpy(dir, "/tmp/mmvec-namer-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    tu_make_tmpdir(dir, sizeof dir, "/tmp/mmvec-namer-XXXXXX");
     unsetenv("MMVEC_DIR");
     unsetenv("XDG_CACHE_HOME");
     unsetenv("HOME");
@@ -34,21 +29,10 @@ static void setup(void)
 
 static void teardown(void)
 {
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_rf(dir);
 }
 
 TestSuite(namer, .init = setup, .fini = teardown);
-
-static int count_entries(const char *d)
-{
-    int n = 0;
-    DIR *h = opendir(d);
-    for (struct dirent *e; h && (e = readdir(h));)
-        n += e->d_name[0] != '.';
-    if (h)
-        closedir(h);
-    return n;
-}
 
 static const char *sub(const char *rel)
 {
@@ -142,9 +126,9 @@ Test(namer, default_namer_feeds_vectors)
     uint64_t x = 1;
     cr_assert_eq(mmv_vec_push(&v, &x), 0);
     cr_assert_eq(mode_of(mmv_vec_path(&v)), 0600);
-    cr_assert_eq(count_entries(sub("vecs")), 1);
+    cr_assert_eq(tu_count_entries(sub("vecs")), 1);
     mmv_vec_destroy(&v);
-    cr_assert_eq(count_entries(sub("vecs")), 0);
+    cr_assert_eq(tu_count_entries(sub("vecs")), 0);
 }
 
 /* ---- names ---- */
@@ -201,22 +185,22 @@ Test(namer, custom_namer_directory_count_goes_up_by_one_and_back)
     cr_assert_eq(mkdir(sub("custom"), 0700), 0);
     struct counting c = {sub("custom"), 0};
     mmv_namer n = {counting_next, &c};
-    int before = count_entries(sub("custom"));
+    int before = tu_count_entries(sub("custom"));
     mmv_vec v;
     cr_assert_eq(mmv_vec_init(&v, sizeof(int), &n), 0);
     cr_assert_eq(c.calls, 1);
     cr_assert_str_eq(mmv_vec_path(&v), sub("custom/custom-000.seg"));
-    cr_assert_eq(count_entries(sub("custom")), before, "new() creates no file");
+    cr_assert_eq(tu_count_entries(sub("custom")), before, "new() creates no file");
     for (int i = 0; i < 5000; i++)
         mmv_vec_push(&v, &i);
-    cr_assert_eq(count_entries(sub("custom")), before + 1);
+    cr_assert_eq(tu_count_entries(sub("custom")), before + 1);
     mmv_vec w;
     cr_assert_eq(mmv_vec_clone(&w, &v), 0); /* clones use the same namer */
     cr_assert_str_eq(mmv_vec_path(&w), sub("custom/custom-001.seg"));
-    cr_assert_eq(count_entries(sub("custom")), before + 2);
+    cr_assert_eq(tu_count_entries(sub("custom")), before + 2);
     mmv_vec_destroy(&w);
     mmv_vec_destroy(&v);
-    cr_assert_eq(count_entries(sub("custom")), before);
+    cr_assert_eq(tu_count_entries(sub("custom")), before);
 }
 
 static int failing_next(void *ctx, char *buf, size_t size)

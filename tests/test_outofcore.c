@@ -24,14 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
+#include "util.h"
 
 #define MEMCG_ROOT "/sys/fs/cgroup/memory"
 #define TMPFS_MAGIC_NUMBER 0x01021994
@@ -44,74 +37,13 @@ extern char **environ;
 
 static void teardown(void);
 
-/* Criterion (2.4) runs no .fini after a skip: clean up first, then skip (the reason is
- * formatted before, as it may name what teardown removes). */
-#define SKIP(...)                                                                        \
-    do {                                                                                 \
-        char why_[1200];                                                                 \
-        snprintf(why_, sizeof why_, __VA_ARGS__);                                        \
-        teardown();                                                                      \
-        cr_skip_test("%s", why_);                                                        \
-    } while (0)
-
-
 static char tdir[256];   /* outputs */
 static char segdir[300]; /* MMVEC_DIR: must be on a disk, not in RAM */
 static char cgroup[600]; /* the group this test made, "" when none */
 
 /* ---- files ------------------------------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static int seg_count;
-
-static int count_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    size_t n = strlen(path);
-    if (flag == FTW_F && n > 4 && !strcmp(path + n - 4, ".seg"))
-        seg_count++;
-    return 0;
-}
-
-static int count_segs(const char *dir)
-{
-    seg_count = 0;
-    nftw(dir, count_entry, 16, FTW_PHYS);
-    return seg_count;
-}
-
-static char *slurp(const char *path)
-{
-    static char bufs[4][1 << 14];
-    static int next;
-    char *buf = bufs[next++ % 4];
-    buf[0] = '\0';
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return buf;
-    ssize_t n = read(fd, buf, sizeof bufs[0] - 1);
-    buf[n > 0 ? n : 0] = '\0';
-    close(fd);
-    return buf;
-}
-
-static char *path_in(const char *name)
-{
-    static char bufs[32][400];
-    static int next;
-    char *b = bufs[next++ % 32];
-    snprintf(b, sizeof bufs[0], "%s/%s", tdir, name);
-    return b;
-}
+static char *path_in(const char *name) { return tu_path_in(tdir, name); }
 
 static bool on_tmpfs(const char *dir)
 {
@@ -130,10 +62,10 @@ static void pick_segdir(void)
         cr_assert_not_null(mkdtemp(segdir), "mkdtemp: %s", strerror(errno));
         struct statvfs vfs;
         if (statvfs(segdir, &vfs) == 0 && (unsigned long long)vfs.f_bavail * vfs.f_frsize < (3ull << 30))
-            SKIP("less than 3 GiB free in %s for 2 GiB of segment files", segdir);
+            TU_SKIP(teardown, "less than 3 GiB free in %s for 2 GiB of segment files", segdir);
         return;
     }
-    SKIP("/tmp and /var/tmp are both tmpfs (RAM): no disk for the segment files");
+    TU_SKIP(teardown, "/tmp and /var/tmp are both tmpfs (RAM): no disk for the segment files");
 }
 
 /* ---- the cgroup -------------------------------------------------------------------------- */
@@ -156,7 +88,7 @@ static long long read_number(const char *file, const char *key)
 {
     char path[700];
     snprintf(path, sizeof path, "%s/%s", cgroup, file);
-    const char *text = slurp(path), *p = text;
+    const char *text = tu_slurp(path), *p = text;
     if (!*text)
         return -1;
     if (key) {
@@ -199,7 +131,7 @@ static void own_memcg(char *buf, size_t size)
 static void make_cgroup(void)
 {
     if (access(MEMCG_ROOT "/memory.limit_in_bytes", F_OK) < 0)
-        SKIP("no cgroup v1 memory controller at " MEMCG_ROOT);
+        TU_SKIP(teardown, "no cgroup v1 memory controller at " MEMCG_ROOT);
     char parent[512];
     own_memcg(parent, sizeof parent);
     struct timespec ts;
@@ -208,14 +140,14 @@ static void make_cgroup(void)
     if (mkdir(cgroup, 0755) < 0) {
         int err = errno;
         cgroup[0] = '\0';
-        SKIP("cannot create a memory cgroup under %s: %s (needs root and a writable "
+        TU_SKIP(teardown, "cannot create a memory cgroup under %s: %s (needs root and a writable "
                      "cgroup v1 memory hierarchy)", parent, strerror(err));
     }
     char limit[32];
     snprintf(limit, sizeof limit, "%llu", LIMIT_MIB << 20);
     int rc = write_text(cgroup, "memory.limit_in_bytes", limit);
     if (rc < 0)
-        SKIP("cannot set memory.limit_in_bytes in %s: %s", cgroup, strerror(-rc));
+        TU_SKIP(teardown, "cannot set memory.limit_in_bytes in %s: %s", cgroup, strerror(-rc));
     /* No swap either (where swap accounting exists): over the limit means killed. */
     write_text(cgroup, "memory.memsw.limit_in_bytes", limit);
 }
@@ -242,17 +174,14 @@ static void remove_cgroup(void)
 
 static void setup(void)
 {
-    strcpy(tdir, "/tmp/mmvec-ooc-XXXXXX");
-    cr_assert_not_null(mkdtemp(tdir), "mkdtemp: %s", strerror(errno));
+    tu_make_tmpdir(tdir, sizeof tdir, "/tmp/mmvec-ooc-XXXXXX");
 }
 
 static void teardown(void)
 {
     remove_cgroup();
-    if (*segdir)
-        nftw(segdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    if (*tdir)
-        nftw(tdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_rf(segdir);
+    tu_rm_rf(tdir);
     segdir[0] = tdir[0] = '\0';
 }
 
@@ -260,14 +189,8 @@ static void teardown(void)
 
 static char **child_env(bool preload, char *own[2])
 {
-    size_t n = 0, cap = 16;
-    for (char **e = environ; *e; e++)
-        cap++;
-    char **env = calloc(cap, sizeof *env);
-    cr_assert_not_null(env);
-    for (char **e = environ; *e; e++)
-        if (strncmp(*e, "LD_PRELOAD=", 11) && strncmp(*e, "MMVEC_", 6))
-            env[n++] = *e;
+    size_t n;
+    char **env = tu_child_env(16, &n, NULL);
     if (preload) {
         cr_assert(asprintf(&own[0], "LD_PRELOAD=%s", MMVEC_PRELOAD_LIB) > 0);
         cr_assert(asprintf(&own[1], "MMVEC_DIR=%s", segdir) > 0);
@@ -277,14 +200,6 @@ static char **child_env(bool preload, char *own[2])
         env[n++] = "MMVEC_STATS=1";
     }
     return env;
-}
-
-static void redirect(const char *path, int fd, int flags)
-{
-    int f = open(path, flags, 0600);
-    if (f < 0 || dup2(f, fd) < 0)
-        _exit(126);
-    close(f);
 }
 
 /* heapfill in the cgroup: the child joins it before exec, so every page it ever touches is
@@ -301,16 +216,14 @@ static int run_heapfill(bool preload)
         snprintf(pidtext, sizeof pidtext, "%ld", (long)getpid());
         if (write_text(cgroup, "cgroup.procs", pidtext) < 0)
             _exit(125);
-        redirect("/dev/null", 0, O_RDONLY);
-        redirect(path_in("out"), 1, O_WRONLY | O_CREAT | O_TRUNC);
-        redirect(path_in("err"), 2, O_WRONLY | O_CREAT | O_TRUNC);
+        tu_redirect("/dev/null", 0, O_RDONLY);
+        tu_redirect(path_in("out"), 1, O_WRONLY | O_CREAT | O_TRUNC);
+        tu_redirect(path_in("err"), 2, O_WRONLY | O_CREAT | O_TRUNC);
         alarm(CHILD_TIMEOUT);
         execve(argv[0], (char *const *)argv, env);
         _exit(127);
     }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    int status = tu_wait(pid);
     free(env);
     free(own[0]);
     free(own[1]);
@@ -320,8 +233,8 @@ static int run_heapfill(bool preload)
 
 static void prepare(void)
 {
-#ifdef SANITIZED
-    SKIP("sanitizer build: the interposer cannot be preloaded into a child, and a "
+#ifdef TU_SANITIZED
+    TU_SKIP(teardown, "sanitizer build: the interposer cannot be preloaded into a child, and a "
                  "sanitizer's allocator changes what the cgroup sees");
 #endif
     make_cgroup();
@@ -337,7 +250,7 @@ Test(outofcore, killed_without_the_interposer)
     cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
               "2 GiB of heap in a 512 MiB cgroup should be OOM-killed, got %s %d; out: %s",
               WIFEXITED(status) ? "exit" : "signal",
-              WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), slurp(path_in("out")));
+              WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tu_slurp(path_in("out")));
     cr_assert(reached_limit(), "the limit was never reached");
     long long kills = read_number("memory.oom_control", "oom_kill");
     cr_assert(kills < 0 || kills >= 1, "killed, but not by the cgroup's OOM killer");
@@ -347,7 +260,7 @@ Test(outofcore, completes_with_the_interposer)
 {
     prepare();
     int status = run_heapfill(true);
-    const char *out = slurp(path_in("out")), *err = slurp(path_in("err"));
+    const char *out = tu_slurp(path_in("out")), *err = tu_slurp(path_in("err"));
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
               "heapfill under the interposer: %s %d\nstdout: %s\nstderr: %.2000s",
               WIFEXITED(status) ? "exit" : "signal",
@@ -359,5 +272,5 @@ Test(outofcore, completes_with_the_interposer)
     cr_assert(reached_limit(), "the limit was never reached");
     long long peak = read_number("memory.max_usage_in_bytes", NULL);
     cr_assert(peak > 0 && peak <= (long long)(LIMIT_MIB << 20), "peak %lld", peak);
-    cr_assert_eq(count_segs(segdir), 0, "segment files left behind in %s", segdir);
+    cr_assert_eq(tu_count_segs(segdir), 0, "segment files left behind in %s", segdir);
 }

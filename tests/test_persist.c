@@ -14,25 +14,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util.h"
+
 static char dir[64];
 static mmv_namer namer;
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
-
 static void setup(void)
 {
-    strcpy(dir, "/tmp/mmvec-persist-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    tu_make_tmpdir(dir, sizeof dir, "/tmp/mmvec-persist-XXXXXX");
     namer = mmv_namer_in_dir(dir);
 }
 
 static void teardown(void)
 {
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_rf(dir);
 }
 
 TestSuite(persist, .init = setup, .fini = teardown);

@@ -20,14 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
+#include "util.h"
 
 #define CHILD_TIMEOUT 120
 
@@ -35,78 +28,24 @@ extern char **environ;
 
 static void teardown(void);
 
-/* Criterion (2.4) runs no .fini after a skip: clean up first, then skip (the reason is
- * formatted before, as it may name what teardown removes). */
-#define SKIP(...)                                                                        \
-    do {                                                                                 \
-        char why_[1200];                                                                 \
-        snprintf(why_, sizeof why_, __VA_ARGS__);                                        \
-        teardown();                                                                      \
-        cr_skip_test("%s", why_);                                                        \
-    } while (0)
-
-
 static char tdir[256];   /* this test's temp directory */
 static char segdir[300]; /* MMVEC_DIR of the preloaded runs */
 
 /* ---- temp dirs and files ------------------------------------------------------------------ */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void rm_rf(const char *dir)
-{
-    if (*dir)
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int seg_count;
-
-static int count_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    size_t n = strlen(path);
-    if (flag == FTW_F && n > 4 && !strcmp(path + n - 4, ".seg"))
-        seg_count++;
-    return 0;
-}
-
-/* Segment files anywhere under dir. */
-static int count_segs(const char *dir)
-{
-    seg_count = 0;
-    nftw(dir, count_entry, 16, FTW_PHYS);
-    return seg_count;
-}
-
 static void setup(void)
 {
-    strcpy(tdir, "/tmp/mmvec-preload-XXXXXX");
-    cr_assert_not_null(mkdtemp(tdir), "mkdtemp: %s", strerror(errno));
+    tu_make_tmpdir(tdir, sizeof tdir, "/tmp/mmvec-preload-XXXXXX");
     snprintf(segdir, sizeof segdir, "%s/seg", tdir);
 }
 
 static void teardown(void)
 {
-    rm_rf(tdir);
+    tu_rm_rf(tdir);
     tdir[0] = '\0';
 }
 
-static char *path_in(const char *name)
-{
-    static char bufs[32][400];
-    static int next;
-    char *b = bufs[next++ % 32];
-    snprintf(b, sizeof bufs[0], "%s/%s", tdir, name);
-    return b;
-}
+static char *path_in(const char *name) { return tu_path_in(tdir, name); }
 
 static void write_file(const char *path, const char *text)
 {
@@ -114,23 +53,6 @@ static void write_file(const char *path, const char *text)
     cr_assert_not_null(f, "cannot create %s", path);
     fputs(text, f);
     fclose(f);
-}
-
-/* The start of a file, NUL-terminated (for messages and small outputs); "" when missing.
- * Rotating buffers, so that two results can appear in one message. */
-static char *slurp(const char *path)
-{
-    static char bufs[4][1 << 16];
-    static int next;
-    char *buf = bufs[next++ % 4];
-    buf[0] = '\0';
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return buf;
-    ssize_t n = read(fd, buf, sizeof bufs[0] - 1);
-    buf[n > 0 ? n : 0] = '\0';
-    close(fd);
-    return buf;
 }
 
 static bool files_equal(const char *a, const char *b)
@@ -189,15 +111,8 @@ struct kid {
  * cannot change a test), plus the test's. Built before fork: the child only execs. */
 static char **kid_env(const struct kid *k, char *own[8])
 {
-    size_t n = 0, cap = 32;
-    for (char **e = environ; *e; e++)
-        cap++;
-    char **env = calloc(cap, sizeof *env);
-    cr_assert_not_null(env);
-    for (char **e = environ; *e; e++)
-        if (strncmp(*e, "LD_PRELOAD=", 11) && strncmp(*e, "MMVEC_", 6) &&
-            strncmp(*e, "LC_ALL=", 7))
-            env[n++] = *e;
+    size_t n;
+    char **env = tu_child_env(32, &n, "LC_ALL=");
     env[n++] = "LC_ALL=C";
     if (k->preload) {
         cr_assert(asprintf(&own[0], "LD_PRELOAD=%s", MMVEC_PRELOAD_LIB) > 0);
@@ -214,14 +129,6 @@ static char **kid_env(const struct kid *k, char *own[8])
     return env;
 }
 
-static void redirect(const char *path, int fd, int flags)
-{
-    int f = open(path ? path : "/dev/null", flags, 0600);
-    if (f < 0 || dup2(f, fd) < 0)
-        _exit(126);
-    close(f);
-}
-
 /* Runs the child to its end; returns its wait status. */
 static int kid_run(const struct kid *k)
 {
@@ -230,16 +137,14 @@ static int kid_run(const struct kid *k)
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
-        redirect(k->in, 0, O_RDONLY);
-        redirect(k->out, 1, O_WRONLY | O_CREAT | O_TRUNC);
-        redirect(k->err, 2, O_WRONLY | O_CREAT | O_TRUNC);
+        tu_redirect(k->in, 0, O_RDONLY);
+        tu_redirect(k->out, 1, O_WRONLY | O_CREAT | O_TRUNC);
+        tu_redirect(k->err, 2, O_WRONLY | O_CREAT | O_TRUNC);
         alarm(CHILD_TIMEOUT); /* survives exec: a hung program dies instead of the suite */
         execve(k->argv[0], (char *const *)k->argv, env);
         _exit(127);
     }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    int status = tu_wait(pid);
     free(env);
     for (int i = 0; i < 8; i++)
         free(own[i]);
@@ -250,7 +155,7 @@ static void expect_success(int status, const char *what, const char *errfile)
 {
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
               "%s: %s %d; stderr:\n%.1500s", what, WIFEXITED(status) ? "exit" : "signal",
-              WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), slurp(errfile));
+              WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tu_slurp(errfile));
 }
 
 /* A whole file, malloc'ed and NUL-terminated (NULL when missing). */
@@ -304,8 +209,8 @@ static unsigned long long blocks_made(const char *errfile)
 
 static void skip_unless_preloadable(void)
 {
-#ifdef SANITIZED
-    SKIP("sanitizer build: its runtime must come first, so the interposer cannot be "
+#ifdef TU_SANITIZED
+    TU_SKIP(teardown, "sanitizer build: its runtime must come first, so the interposer cannot be "
                  "preloaded into an uninstrumented child");
 #endif
 }
@@ -321,18 +226,18 @@ static void same_output(const char *const *argv, const char *in, unsigned long l
     cr_assert(file_size(plain.out) > 0, "%s printed nothing", argv[0]);
     cr_assert(files_equal(plain.out, pre.out),
               "%s: output differs under the preload:\n--- plain\n%.600s\n--- preloaded\n%.600s",
-              argv[0], slurp(plain.out), slurp(pre.out));
+              argv[0], tu_slurp(plain.out), tu_slurp(pre.out));
     unsigned long long made = blocks_made(pre.err);
     cr_assert(made >= min_blocks, "%s made %llu segment blocks (want >= %llu); stderr:\n%.1500s",
-              argv[0], made, min_blocks, slurp(pre.err));
-    cr_assert_eq(count_segs(tdir), 0, "segment files left behind in %s", segdir);
+              argv[0], made, min_blocks, tu_slurp(pre.err));
+    cr_assert_eq(tu_count_segs(tdir), 0, "segment files left behind in %s", segdir);
 }
 
 static const char *need(const char *name)
 {
     const char *p = find_program(name);
     if (!p)
-        SKIP("%s is not installed", name);
+        TU_SKIP(teardown, "%s is not installed", name);
     return p;
 }
 
@@ -342,14 +247,14 @@ TestSuite(preload, .init = setup, .fini = teardown, .timeout = 240);
 
 Test(preload, symbols_helper_is_right_without_preload)
 {
-#ifdef SANITIZED
-    SKIP("sanitizer build: its allocator reports the helper's deliberate overflowing "
+#ifdef TU_SANITIZED
+    TU_SKIP(teardown, "sanitizer build: its allocator reports the helper's deliberate overflowing "
                  "requests as errors instead of returning NULL");
 #endif
     const char *argv[] = {MMVEC_HELPER_DIR "/symbols", NULL};
     struct kid k = {argv, false, NULL, NULL, path_in("out"), path_in("err")};
     expect_success(kid_run(&k), "symbols (glibc only)", k.err);
-    cr_assert(strstr(slurp(k.out), "checks passed"));
+    cr_assert(strstr(tu_slurp(k.out), "checks passed"));
 }
 
 Test(preload, every_c_symbol_under_preload)
@@ -358,9 +263,9 @@ Test(preload, every_c_symbol_under_preload)
     const char *argv[] = {MMVEC_HELPER_DIR "/symbols", "--preloaded", NULL};
     struct kid k = {argv, true, NULL, NULL, path_in("out"), path_in("err")};
     expect_success(kid_run(&k), "symbols --preloaded", k.err);
-    cr_assert(strstr(slurp(k.out), "checks passed (preloaded)"), "%s", slurp(k.out));
-    cr_assert(blocks_made(k.err) > 64, "stats: %s", slurp(k.err));
-    cr_assert_eq(count_segs(tdir), 0, "segment files left behind");
+    cr_assert(strstr(tu_slurp(k.out), "checks passed (preloaded)"), "%s", tu_slurp(k.out));
+    cr_assert(blocks_made(k.err) > 64, "stats: %s", tu_slurp(k.err));
+    cr_assert_eq(tu_count_segs(tdir), 0, "segment files left behind");
 }
 
 Test(preload, every_c_symbol_when_linked)
@@ -373,8 +278,8 @@ Test(preload, every_c_symbol_when_linked)
     const char *argv[] = {MMVEC_HELPER_DIR "/linked_symbols", "--preloaded", NULL};
     struct kid k = {argv, false, extra, NULL, path_in("out"), path_in("err")};
     expect_success(kid_run(&k), "linked_symbols --preloaded", k.err);
-    cr_assert(strstr(slurp(k.out), "checks passed (preloaded)"), "%s", slurp(k.out));
-    cr_assert_eq(count_segs(tdir), 0, "segment files left behind");
+    cr_assert(strstr(tu_slurp(k.out), "checks passed (preloaded)"), "%s", tu_slurp(k.out));
+    cr_assert_eq(tu_count_segs(tdir), 0, "segment files left behind");
 }
 
 Test(preload, cxx_program_same_output)
@@ -388,9 +293,9 @@ Test(preload, cxx_program_same_output)
     expect_success(kid_run(&pre), "cxxprog --preloaded", pre.err);
     cr_assert(file_size(plain.out) > 0);
     cr_assert(files_equal(plain.out, pre.out), "--- plain\n%.800s\n--- preloaded\n%.800s",
-              slurp(plain.out), slurp(pre.out));
-    cr_assert(blocks_made(pre.err) > 10, "stats: %s", slurp(pre.err));
-    cr_assert_eq(count_segs(tdir), 0, "segment files left behind");
+              tu_slurp(plain.out), tu_slurp(pre.out));
+    cr_assert(blocks_made(pre.err) > 10, "stats: %s", tu_slurp(pre.err));
+    cr_assert_eq(tu_count_segs(tdir), 0, "segment files left behind");
 }
 
 /* ---- unmodified programs ----------------------------------------------------------------- */
@@ -475,9 +380,9 @@ Test(preload, sqlite3_same_output)
     expect_success(kid_run(&pre), "sqlite3 preloaded", pre.err);
     cr_assert(file_size(plain.out) > 0);
     cr_assert(files_equal(plain.out, pre.out), "--- plain\n%.800s\n--- preloaded\n%.800s",
-              slurp(plain.out), slurp(pre.out));
-    cr_assert(blocks_made(pre.err) > 0, "stats: %s", slurp(pre.err));
-    cr_assert_eq(count_segs(tdir), 0, "segment files left behind");
+              tu_slurp(plain.out), tu_slurp(pre.out));
+    cr_assert(blocks_made(pre.err) > 0, "stats: %s", tu_slurp(pre.err));
+    cr_assert_eq(tu_count_segs(tdir), 0, "segment files left behind");
 }
 
 /* ~200 MB of lines that sort has to really work on: random keys, numbers, varying lengths. */
@@ -510,8 +415,8 @@ Test(preload, sort_200mb_same_output)
     expect_success(kid_run(&pre), "sort preloaded", pre.err);
     cr_assert_eq(file_size(plain.out), file_size(path_in("in.txt")));
     cr_assert(files_equal(plain.out, pre.out), "sorted outputs differ under the preload");
-    cr_assert(blocks_made(pre.err) > 0, "stats: %s", slurp(pre.err));
-    cr_assert_eq(count_segs(tdir), 0, "segment files left behind");
+    cr_assert(blocks_made(pre.err) > 0, "stats: %s", tu_slurp(pre.err));
+    cr_assert_eq(tu_count_segs(tdir), 0, "segment files left behind");
 }
 
 /* Text that compresses like real data: words from a small vocabulary in a shifting order. */
@@ -548,8 +453,8 @@ Test(preload, xz_round_trip_same_bytes)
     struct kid back = {decomp, true, NULL, NULL, path_in("back"), path_in("d.err")};
     expect_success(kid_run(&back), "xz -d preloaded", back.err);
     cr_assert(files_equal(path_in("data"), path_in("back")), "xz -d did not give the input back");
-    cr_assert(made > 0 && blocks_made(back.err) > 0, "stats:\n%s", slurp(pre.err));
-    cr_assert_eq(count_segs(tdir), 0, "segment files left behind");
+    cr_assert(made > 0 && blocks_made(back.err) > 0, "stats:\n%s", tu_slurp(pre.err));
+    cr_assert_eq(tu_count_segs(tdir), 0, "segment files left behind");
 }
 
 /* MMVEC_STATS=1 promises a table at exit; programs that close stderr themselves before exit

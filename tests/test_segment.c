@@ -16,38 +16,28 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util.h"
+
 /* ---- per-test temp directory (each test runs in its own process) ---- */
 
 static char dir[64];
 static char mnt[128]; /* a tmpfs mounted by a test, unmounted in fini */
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
-
 static void setup(void)
 {
-    strcpy(dir, "/tmp/mmvec-seg-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    tu_make_tmpdir(dir, sizeof dir, "/tmp/mmvec-seg-XXXXXX");
 }
 
 static void teardown(void)
 {
     if (mnt[0])
         umount2(mnt, MNT_DETACH);
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_rf(dir);
 }
 
 TestSuite(segment, .init = setup, .fini = teardown);
 
-static const char *path_in(const char *name)
-{
-    static char buf[256];
-    snprintf(buf, sizeof buf, "%s/%s", dir, name);
-    return buf;
-}
+static const char *path_in(const char *name) { return tu_path_in(dir, name); }
 
 static bool exists(const char *p)
 {
@@ -57,25 +47,7 @@ static bool exists(const char *p)
 
 static int count_fds(void)
 {
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    for (struct dirent *e; d && (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n;
-}
-
-/* Mounts a tmpfs of `size` at <dir>/mnt; false (after which the test skips) when not allowed. */
-static bool mount_tmpfs(const char *opts)
-{
-    snprintf(mnt, sizeof mnt, "%s/mnt", dir);
-    cr_assert_eq(mkdir(mnt, 0700), 0);
-    if (geteuid() != 0 || mount("tmpfs", mnt, "tmpfs", 0, opts) != 0) {
-        mnt[0] = '\0';
-        return false;
-    }
-    return true;
+    return tu_count_entries("/proc/self/fd");
 }
 
 static int drops;
@@ -355,8 +327,8 @@ Test(segment, directory_that_is_a_file_fails_with_enotdir)
 
 Test(segment, read_only_filesystem_fails_with_erofs)
 {
-    if (!mount_tmpfs("size=1m,mode=0700,ro"))
-        cr_skip_test("needs root to mount a read-only tmpfs");
+    if (!tu_mount_tmpfs(mnt, sizeof mnt, dir, "size=1m,mode=0700,ro"))
+        TU_SKIP(teardown, "needs root to mount a read-only tmpfs");
     char p[256];
     snprintf(p, sizeof p, "%s/x.seg", mnt);
     mmv_segment s;
@@ -366,7 +338,7 @@ Test(segment, read_only_filesystem_fails_with_erofs)
 Test(segment, unprivileged_user_cannot_write_the_directory)
 {
     if (geteuid() != 0)
-        cr_skip_test("needs root to drop privileges to uid 65534 in a child");
+        TU_SKIP(teardown, "needs root to drop privileges to uid 65534 in a child");
     pid_t pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
@@ -385,8 +357,8 @@ Test(segment, unprivileged_user_cannot_write_the_directory)
 
 Test(segment, full_disk_is_enospc_at_open_not_sigbus)
 {
-    if (!mount_tmpfs("size=1m,mode=0700"))
-        cr_skip_test("needs root to mount a 1 MiB tmpfs");
+    if (!tu_mount_tmpfs(mnt, sizeof mnt, dir, "size=1m,mode=0700"))
+        TU_SKIP(teardown, "needs root to mount a 1 MiB tmpfs");
     char p[256];
     snprintf(p, sizeof p, "%s/big.seg", mnt);
     mmv_segment s;

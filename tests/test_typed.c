@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util.h"
+
 struct row {
     size_t id;
     uint8_t age;
@@ -23,24 +25,17 @@ MMV_VEC_DECLARE(u64s, uint64_t);
 static char dir[64];
 static mmv_namer namer;
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
-
 /* The default namer is what rows_init uses: point it at this test's directory. */
 static void setup(void)
 {
-    strcpy(dir, "/tmp/mmvec-typed-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    tu_make_tmpdir(dir, sizeof dir, "/tmp/mmvec-typed-XXXXXX");
     setenv("MMVEC_DIR", dir, 1);
     namer = mmv_namer_in_dir(dir);
 }
 
 static void teardown(void)
 {
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_rf(dir);
 }
 
 TestSuite(typed, .init = setup, .fini = teardown);

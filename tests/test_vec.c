@@ -17,22 +17,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util.h"
+
 /* ---- per-test temp directory (each test runs in its own process) ---- */
 
 static char dir[64];
 static char mnt[128];
 static mmv_namer namer;
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
-
 static void setup(void)
 {
-    strcpy(dir, "/tmp/mmvec-vec-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    tu_make_tmpdir(dir, sizeof dir, "/tmp/mmvec-vec-XXXXXX");
     namer = mmv_namer_in_dir(dir);
 }
 
@@ -40,7 +35,7 @@ static void teardown(void)
 {
     if (mnt[0])
         umount2(mnt, MNT_DETACH);
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rm_rf(dir);
 }
 
 TestSuite(vec, .init = setup, .fini = teardown);
@@ -56,28 +51,6 @@ static size_t file_size(const char *p)
     struct stat st;
     cr_assert_eq(stat(p, &st), 0, "stat %s", p);
     return (size_t)st.st_size;
-}
-
-static int count_entries(const char *d)
-{
-    int n = 0;
-    DIR *h = opendir(d);
-    for (struct dirent *e; h && (e = readdir(h));)
-        n += e->d_name[0] != '.';
-    if (h)
-        closedir(h);
-    return n;
-}
-
-static bool mount_tmpfs(const char *opts)
-{
-    snprintf(mnt, sizeof mnt, "%s/mnt", dir);
-    cr_assert_eq(mkdir(mnt, 0700), 0);
-    if (geteuid() != 0 || mount("tmpfs", mnt, "tmpfs", 0, opts) != 0) {
-        mnt[0] = '\0';
-        return false;
-    }
-    return true;
 }
 
 static size_t page(void) { return (size_t)sysconf(_SC_PAGESIZE); }
@@ -122,7 +95,7 @@ Test(vec, new_picks_a_path_but_creates_no_file)
     cr_assert_eq(mmv_vec_disk_size(&v), 0);
     cr_assert(mmv_vec_is_empty(&v));
     cr_assert_null(mmv_vec_at(&v, 0));
-    cr_assert_eq(count_entries(dir), 0);
+    cr_assert_eq(tu_count_entries(dir), 0);
     cr_assert_eq(mmv_vec_destroy(&v), 0);
 }
 
@@ -186,7 +159,7 @@ Test(vec, growth_of_24_byte_rows_is_170_340_680)
     cr_assert_eq(stat(mmv_vec_path(&v), &st), 0);
     cr_assert_eq(st.st_ino, ino);
     cr_assert_str_eq(mmv_vec_path(&v), first_path);
-    cr_assert_eq(count_entries(dir), 1);
+    cr_assert_eq(tu_count_entries(dir), 1);
     cr_assert_eq(mmv_vec_disk_size(&v), page() + 8 * per * 24);
     cr_assert_eq(file_size(first_path), mmv_vec_disk_size(&v));
     for (size_t i = 0; i < 1000; i++)
@@ -197,7 +170,7 @@ Test(vec, growth_of_24_byte_rows_is_170_340_680)
 Test(vec, reserve_rounds_to_whole_pages_as_the_seed_with_i32)
 {
     if (page() != 4096)
-        cr_skip_test("the seed's numbers assume 4 KiB pages");
+        TU_SKIP(teardown, "the seed's numbers assume 4 KiB pages");
     mmv_vec v;
     cr_assert_eq(mmv_vec_init(&v, sizeof(int32_t), &namer), 0);
     cr_assert_eq(mmv_vec_reserve(&v, 50), 0);
@@ -242,7 +215,7 @@ Test(vec, with_capacity_creates_the_file_at_once)
     cr_assert_eq(mmv_vec_init_capacity(&v, sizeof(int), 0, &namer), 0);
     cr_assert(!exists(mmv_vec_path(&v)));
     mmv_vec_destroy(&v);
-    cr_assert_eq(count_entries(dir), 0);
+    cr_assert_eq(tu_count_entries(dir), 0);
 }
 
 Test(vec, push_within_capacity_refuses_when_full)
@@ -336,7 +309,7 @@ Test(vec, clone_gets_a_new_file_and_diverges)
     cr_assert(exists(mmv_vec_path(&b)));
     cr_assert_eq(mmv_vec_capacity(&b), mmv_vec_capacity(&a));
     cr_assert(mmv_vec_equal(&a, &b));
-    cr_assert_eq(count_entries(dir), 2);
+    cr_assert_eq(tu_count_entries(dir), 2);
     int x = -1;
     mmv_vec_push(&b, &x);
     *(int *)mmv_vec_at(&a, 0) = 77;
@@ -347,7 +320,7 @@ Test(vec, clone_gets_a_new_file_and_diverges)
     mmv_vec_destroy(&a);
     cr_assert_eq(iat(&b, 999), 999);
     mmv_vec_destroy(&b);
-    cr_assert_eq(count_entries(dir), 0);
+    cr_assert_eq(tu_count_entries(dir), 0);
 }
 
 Test(vec, clone_of_empty_has_no_file)
@@ -386,7 +359,7 @@ Test(vec, from_array_and_equality)
     mmv_vec_destroy(&a);
     mmv_vec_destroy(&b);
     mmv_vec_destroy(&c);
-    cr_assert_eq(count_entries(dir), 0);
+    cr_assert_eq(tu_count_entries(dir), 0);
 }
 
 Test(vec, equality_needs_the_same_element_size)
@@ -482,7 +455,7 @@ Test(vec, shrink_to_fit_shrinks_the_file)
     cr_assert_eq(mmv_vec_push(&v, &x), 0); /* and it can live again */
     cr_assert(exists(mmv_vec_path(&v)));
     mmv_vec_destroy(&v);
-    cr_assert_eq(count_entries(dir), 0);
+    cr_assert_eq(tu_count_entries(dir), 0);
 }
 
 static int cmp_int(const void *a, const void *b)
@@ -557,9 +530,9 @@ Test(vec, ten_million_pushes_with_contents_checked)
     uint64_t x;
     cr_assert(mmv_vec_pop(&v, &x));
     cr_assert_eq(x, (n - 1) * 2654435761u);
-    cr_assert_eq(count_entries(dir), 1);
+    cr_assert_eq(tu_count_entries(dir), 1);
     mmv_vec_destroy(&v);
-    cr_assert_eq(count_entries(dir), 0);
+    cr_assert_eq(tu_count_entries(dir), 0);
 }
 
 /* ---- errors ---- */
@@ -571,7 +544,7 @@ Test(vec, zero_sized_elements_are_refused)
     cr_assert_eq(mmv_vec_init_capacity(&v, 0, 10, &namer), -EINVAL);
     cr_assert_eq(mmv_vec_from_array(&v, 0, "abc", 3, &namer), -EINVAL);
     cr_assert_eq(mmv_vec_page_capacity(0), 0);
-    cr_assert_eq(count_entries(dir), 0);
+    cr_assert_eq(tu_count_entries(dir), 0);
 }
 
 Test(vec, null_handles_never_crash)
@@ -631,7 +604,7 @@ Test(vec, size_overflow_is_an_error)
     cr_assert_eq(mmv_vec_init(&v, SIZE_MAX / 2, &namer), 0);
     cr_assert_eq(mmv_vec_reserve(&v, 3), -EOVERFLOW);
     mmv_vec_destroy(&v);
-    cr_assert_eq(count_entries(dir), 0);
+    cr_assert_eq(tu_count_entries(dir), 0);
 }
 
 Test(vec, directory_under_a_regular_file_fails_with_enotdir)
@@ -650,8 +623,8 @@ Test(vec, directory_under_a_regular_file_fails_with_enotdir)
 
 Test(vec, read_only_directory_fails_at_first_push)
 {
-    if (!mount_tmpfs("size=1m,mode=0700,ro"))
-        cr_skip_test("needs root to mount a read-only tmpfs");
+    if (!tu_mount_tmpfs(mnt, sizeof mnt, dir, "size=1m,mode=0700,ro"))
+        TU_SKIP(teardown, "needs root to mount a read-only tmpfs");
     mmv_namer ro = mmv_namer_in_dir(mnt);
     mmv_vec v;
     cr_assert_eq(mmv_vec_init(&v, sizeof(int), &ro), 0);
@@ -664,7 +637,7 @@ Test(vec, read_only_directory_fails_at_first_push)
 Test(vec, unprivileged_user_cannot_create_the_file)
 {
     if (geteuid() != 0)
-        cr_skip_test("needs root to drop privileges to uid 65534 in a child");
+        TU_SKIP(teardown, "needs root to drop privileges to uid 65534 in a child");
     pid_t pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
@@ -680,13 +653,13 @@ Test(vec, unprivileged_user_cannot_create_the_file)
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status));
     cr_assert_eq(WEXITSTATUS(status), 0, "the child did not get -EACCES");
-    cr_assert_eq(count_entries(dir), 0);
+    cr_assert_eq(tu_count_entries(dir), 0);
 }
 
 Test(vec, full_disk_is_enospc_at_growth_and_never_sigbus)
 {
-    if (!mount_tmpfs("size=1m,mode=0700"))
-        cr_skip_test("needs root to mount a 1 MiB tmpfs");
+    if (!tu_mount_tmpfs(mnt, sizeof mnt, dir, "size=1m,mode=0700"))
+        TU_SKIP(teardown, "needs root to mount a 1 MiB tmpfs");
     mmv_namer small = mmv_namer_in_dir(mnt);
     mmv_vec v;
     cr_assert_eq(mmv_vec_init(&v, sizeof(uint64_t), &small), 0);
@@ -707,7 +680,7 @@ Test(vec, full_disk_is_enospc_at_growth_and_never_sigbus)
     mmv_vec w; /* a second vector cannot even start */
     cr_assert_eq(mmv_vec_init_capacity(&w, 4096, 300, &small), -ENOSPC);
     cr_assert_eq(mmv_vec_destroy(&v), 0);
-    cr_assert_eq(count_entries(mnt), 0);
+    cr_assert_eq(tu_count_entries(mnt), 0);
 }
 
 Test(vec, a_replaced_file_is_not_grown)
@@ -749,14 +722,14 @@ Test(vec, destroy_never_deletes_a_file_that_replaced_ours)
 
 Test(vec, no_descriptor_left_open)
 {
-    int before = count_entries("/proc/self/fd");
+    int before = tu_count_entries("/proc/self/fd");
     mmv_vec v, c;
     ints(&v, 100000); /* many growths */
     cr_assert_eq(mmv_vec_clone(&c, &v), 0);
     mmv_vec_truncate(&v, 10);
     mmv_vec_shrink_to_fit(&v);
-    cr_assert_eq(count_entries("/proc/self/fd"), before);
+    cr_assert_eq(tu_count_entries("/proc/self/fd"), before);
     mmv_vec_destroy(&v);
     mmv_vec_destroy(&c);
-    cr_assert_eq(count_entries("/proc/self/fd"), before);
+    cr_assert_eq(tu_count_entries("/proc/self/fd"), before);
 }
