@@ -20,6 +20,7 @@ struct mmvi_block {
     uint32_t incarnation;  /* the process incarnation whose folder holds the file */
     uint8_t state;         /* enum mmvi_block_state */
     uint8_t unlinked;      /* the file is gone already (MMVEC_UNLINK, exit) */
+    uint8_t sparse;        /* advised MADV_RANDOM until memory gets tight (alloc.c) */
     struct mmvi_block *prev, *next; /* all blocks, live and cached */
     struct mmvi_block *cache_next;  /* the cache's LIFO list */
     char proc[32];         /* the owning process folder's name */

@@ -22,7 +22,7 @@ struct mmvi_options mmvi_opt = {
     .reserve_bytes = (size_t)4 << 40,
     .log = 1,
     .fork_mode = MMVI_FORK_PRIVATE,
-    .advice = MADV_NORMAL,
+    .advice = MMVI_ADVICE_AUTO,
     .stats_fd = -1,
 };
 
@@ -179,9 +179,9 @@ static void read_choices(void)
     /* normal: the kernel reads ahead around each fault (fast sequential first writes and
      * re-reads after eviction, but a sparse first touch zero-fills the whole read-ahead window);
      * random: one page per fault (sparse touching is cheap, re-reads after eviction are much
-     * slower). See docs/design.md. */
-    static const char *const advice_names[] = {"normal", "random", NULL};
-    static const int advice_values[] = {MADV_NORMAL, MADV_RANDOM};
+     * slower); auto: random for calloc'd blocks while memory is plentiful. docs/design.md. */
+    static const char *const advice_names[] = {"auto", "normal", "random", NULL};
+    static const int advice_values[] = {MMVI_ADVICE_AUTO, MADV_NORMAL, MADV_RANDOM};
     static const char *const wb_names[] = {"auto", "on", "1", "off", "0", NULL};
     static const int wb_values[] = {MMVI_WRITEBACK_AUTO, MMVI_WRITEBACK_ON, MMVI_WRITEBACK_ON,
                                     MMVI_WRITEBACK_OFF, MMVI_WRITEBACK_OFF};

@@ -9,6 +9,8 @@
 
 enum mmvi_fork_mode { MMVI_FORK_PRIVATE, MMVI_FORK_COPY, MMVI_FORK_SHARED };
 enum mmvi_writeback { MMVI_WRITEBACK_AUTO, MMVI_WRITEBACK_ON, MMVI_WRITEBACK_OFF };
+/* calloc'd blocks MADV_RANDOM while memory is plentiful (see alloc.c, docs/design.md) */
+#define MMVI_ADVICE_AUTO (-1)
 
 struct mmvi_options {
     size_t threshold_min;  /* requests in [min, max] become segment blocks */
@@ -23,7 +25,7 @@ struct mmvi_options {
     int stats_fd;          /* where: a copy of stderr taken at start (programs close fd 2) */
     int log;               /* 0 silent, 1 warnings, 2 a line per block, 3 with backtraces */
     int secure;            /* AT_SECURE: variables ignored, no files */
-    int advice;            /* madvise() for new blocks: MADV_NORMAL or MADV_RANDOM (MMVEC_ADVICE) */
+    int advice;            /* MMVEC_ADVICE: MMVI_ADVICE_AUTO, MADV_NORMAL or MADV_RANDOM */
     enum mmvi_fork_mode fork_mode;
     enum mmvi_writeback writeback; /* early writeback of block files (writeback.h) */
     char dir[4096];        /* empty: the namer's default directory */

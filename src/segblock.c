@@ -54,8 +54,8 @@ int mmvi_segblock_make(struct mmvi_block *b)
         unlink(path);
         b->unlinked = 1;
     }
-    if (mmvi_opt.advice != MADV_NORMAL)
-        mmvi_os_advise(p, b->size, mmvi_opt.advice);
+    if (mmvi_opt.advice == MADV_RANDOM)
+        mmvi_os_advise(p, b->size, MADV_RANDOM);
     mmvi_stat_mapped(1, (int64_t)b->size);
     return 0;
 }

@@ -43,20 +43,21 @@ static uint64_t cgroup_limit(void)
 
 void mmvi_writeback_init(void)
 {
-    if (mmvi_opt.writeback == MMVI_WRITEBACK_OFF)
-        return;
-    if (mmvi_opt.writeback == MMVI_WRITEBACK_ON) {
-        mark = 0;
-        return;
-    }
     uint64_t total = mem_total(), limit = cgroup_limit();
     uint64_t budget = limit < total ? limit : total;
     mark = budget == UINT64_MAX ? UINT64_MAX : budget / 4;
 }
 
+int mmvi_memory_tight(size_t extra)
+{
+    uint64_t live = __atomic_load_n(&mmvi_stat_table[MMVI_STAT_BLOCK_BYTES_LIVE], __ATOMIC_RELAXED);
+    return live + extra >= mark || live + extra < live;
+}
+
 int mmvi_writeback_wanted(void)
 {
-    return __atomic_load_n(&mmvi_stat_table[MMVI_STAT_BLOCK_BYTES_LIVE], __ATOMIC_RELAXED) >= mark;
+    return mmvi_opt.writeback == MMVI_WRITEBACK_ON ||
+           (mmvi_opt.writeback == MMVI_WRITEBACK_AUTO && mmvi_memory_tight(0));
 }
 
 void mmvi_writeback_fd(int fd, size_t len)

@@ -20,7 +20,11 @@
  * and sets the mark at a quarter of it. Allocates nothing. */
 MMVI_HIDDEN void mmvi_writeback_init(void);
 
-/* Is there enough live block memory to start writing back early? */
+/* Is memory tight: would live block memory, plus `extra` bytes, pass the mark? Early writeback
+ * starts there, and read-ahead advice goes back to normal (alloc.c). */
+MMVI_HIDDEN int mmvi_memory_tight(size_t extra);
+
+/* Should finished blocks be written back early (MMVEC_WRITEBACK: on, or auto and tight)? */
 MMVI_HIDDEN int mmvi_writeback_wanted(void);
 
 /* Starts writeback of the first `len` bytes (0: all) of an open file / of the file at path. */
