@@ -1,5 +1,5 @@
 set terminal pngcairo noenhanced size 1100,520 font 'DejaVu Sans,10'
-set output "bench/results/latest/sweep.png"
+set output "/work/main/bench/results/tmp/20261126-130100/sweep.png"
 set title "MMVEC_THRESHOLD sweep: ratio to glibc of the same round (small objects: throughput, higher is better; others: time, lower is better)"
 set style data histogram
 set style histogram cluster gap 1
@@ -13,7 +13,7 @@ set format y '%g'
 set ylabel "ratio to glibc (log scale)"
 set xtics font ',9'
 set logscale y
-plot "bench/results/latest/sweep.dat" using 2:xtic(1) title columnheader(2) lc rgb '#393b79', \
+plot "/work/main/bench/results/tmp/20261126-130100/sweep.dat" using 2:xtic(1) title columnheader(2) lc rgb '#393b79', \
      '' using 3 title columnheader(3) lc rgb '#17becf', \
      '' using 4 title columnheader(4) lc rgb '#637939', \
      '' using 5 title columnheader(5) lc rgb '#8c6d31', \
