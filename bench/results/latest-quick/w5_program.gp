@@ -1,5 +1,5 @@
 set terminal pngcairo noenhanced size 1100,520 font 'DejaVu Sans,10'
-set output "bench/results/latest-quick/w5_program.png"
+set output "/work/main/bench/results/tmp/20261126-133454-quick/w5_program.png"
 set title "5 program: Unmodified programs, timed from outside (start-up included) - medians, lower is better\nno bar: memkind-pmem (n/a), naive-files (n/a)"
 set style data histogram
 set style histogram cluster gap 1
@@ -13,7 +13,7 @@ set format y '%g'
 set ylabel "seconds"
 set xtics font ',9'
 set yrange [0:*]
-plot "bench/results/latest-quick/w5_program.dat" using 2:xtic(1) title columnheader(2) lc rgb '#1f77b4', \
+plot "/work/main/bench/results/tmp/20261126-133454-quick/w5_program.dat" using 2:xtic(1) title columnheader(2) lc rgb '#1f77b4', \
      '' using 3 title columnheader(3) lc rgb '#ff7f0e', \
      '' using 4 title columnheader(4) lc rgb '#2ca02c', \
      '' using 5 title columnheader(5) lc rgb '#d62728', \

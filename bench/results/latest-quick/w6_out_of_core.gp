@@ -1,5 +1,5 @@
 set terminal pngcairo noenhanced size 1100,520 font 'DejaVu Sans,10'
-set output "bench/results/latest-quick/w6_out_of_core.png"
+set output "/work/main/bench/results/tmp/20261126-133454-quick/w6_out_of_core.png"
 set title "6 out of core: Out of core: write, then read and checksum, a heap 4x the cgroup limit - medians, higher is better\nno bar: glibc (OOM-killed), jemalloc (OOM-killed), mimalloc (OOM-killed), tcmalloc (OOM-killed)"
 set style data histogram
 set style histogram cluster gap 1
@@ -13,7 +13,7 @@ set format y '%g'
 set ylabel "GB/s"
 set xtics font ',9'
 set yrange [0:*]
-plot "bench/results/latest-quick/w6_out_of_core.dat" using 2:xtic(1) title columnheader(2) lc rgb '#9467bd', \
+plot "/work/main/bench/results/tmp/20261126-133454-quick/w6_out_of_core.dat" using 2:xtic(1) title columnheader(2) lc rgb '#9467bd', \
      '' using 3 title columnheader(3) lc rgb '#8c564b', \
      '' using 4 title columnheader(4) lc rgb '#e377c2', \
      '' using 5 title columnheader(5) lc rgb '#17becf', \
