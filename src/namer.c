@@ -3,6 +3,7 @@
 #include "mmvec/namer.h"
 
 #include "namer.h"
+#include "options.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,13 +25,13 @@ int mmvi_default_dir_path(char *buf, size_t size)
 {
     if (!buf || size == 0)
         return -EINVAL;
-    const char *v = secure_getenv("MMVEC_DIR");
+    const char *v = mmvi_getenv("MMVEC_DIR");
     if (v && *v)
         return fmt(buf, size, v, "");
-    v = secure_getenv("XDG_CACHE_HOME");
+    v = mmvi_getenv("XDG_CACHE_HOME");
     if (v && v[0] == '/')
         return fmt(buf, size, v, "/mmvec");
-    v = secure_getenv("HOME");
+    v = mmvi_getenv("HOME");
     if (v && v[0] == '/')
         return fmt(buf, size, v, "/.cache/mmvec");
     return fmt(buf, size, "/var/tmp/mmvec", "");

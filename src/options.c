@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define MMVI_DEFAULT_THRESHOLD (1u << 20)
 
@@ -95,6 +96,37 @@ int mmvi_parse_range(const char *s, size_t *min, size_t *max)
     return 0;
 }
 
+extern char **environ;
+
+/* The environment the process started with, for calls made before libc sets `environ`: read
+ * once from /proc/self/environ ("NAME=value\0..."). Variables past the buffer are not seen. */
+static const char *initial_env(const char *name)
+{
+    static char env[256 << 10];
+    static size_t len;
+    static int loaded;
+    if (!__atomic_exchange_n(&loaded, 1, __ATOMIC_ACQ_REL)) {
+        int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+        for (ssize_t n; fd >= 0 && len < sizeof env - 1 &&
+                        (n = read(fd, env + len, sizeof env - 1 - len)) > 0;)
+            len += (size_t)n;
+        if (fd >= 0)
+            close(fd);
+    }
+    size_t k = strlen(name);
+    for (size_t i = 0; i < len; i += strlen(env + i) + 1)
+        if (strncmp(env + i, name, k) == 0 && env[i + k] == '=')
+            return env + i + k + 1;
+    return NULL;
+}
+
+const char *mmvi_getenv(const char *name)
+{
+    if (getauxval(AT_SECURE))
+        return NULL;
+    return environ ? getenv(name) : initial_env(name);
+}
+
 static void bad(const char *name, const char *value)
 {
     /* One line per bad variable; the default stays in force. */
@@ -104,7 +136,7 @@ static void bad(const char *name, const char *value)
 /* 0/1 switches: "1", "0", "yes", "no", "true", "false", "on", "off". */
 static void read_bool(const char *name, int *out)
 {
-    const char *v = getenv(name);
+    const char *v = mmvi_getenv(name);
     if (!v)
         return;
     static const char *const yes[] = {"1", "yes", "true", "on"}, *const no[] = {"0", "no", "false", "off", ""};
@@ -123,7 +155,7 @@ static void read_bool(const char *name, int *out)
 
 static void read_size(const char *name, size_t *out, size_t lo, size_t hi)
 {
-    const char *v = getenv(name);
+    const char *v = mmvi_getenv(name);
     size_t x;
     if (!v)
         return;
@@ -135,7 +167,7 @@ static void read_size(const char *name, size_t *out, size_t lo, size_t hi)
 
 static void read_threshold(void)
 {
-    const char *v = getenv("MMVEC_THRESHOLD");
+    const char *v = mmvi_getenv("MMVEC_THRESHOLD");
     size_t lo, hi;
     if (!v)
         return;
@@ -149,7 +181,7 @@ static void read_threshold(void)
 
 static void read_log(void)
 {
-    const char *v = getenv("MMVEC_LOG");
+    const char *v = mmvi_getenv("MMVEC_LOG");
     if (!v)
         return;
     if (v[0] >= '0' && v[0] <= '3' && v[1] == '\0')
@@ -161,7 +193,7 @@ static void read_log(void)
 /* A variable that names one of a few choices; `names` ends with NULL. */
 static void read_choice(const char *name, const char *const *names, const int *values, int *out)
 {
-    const char *v = getenv(name);
+    const char *v = mmvi_getenv(name);
     if (!v)
         return;
     for (size_t i = 0; names[i]; i++)
@@ -195,7 +227,7 @@ static void read_choices(void)
 
 static void read_dir(void)
 {
-    const char *v = getenv("MMVEC_DIR");
+    const char *v = mmvi_getenv("MMVEC_DIR");
     if (!v)
         return;
     size_t n = strlen(v);

@@ -33,6 +33,11 @@ struct mmvi_options {
 
 extern struct mmvi_options mmvi_opt MMVI_HIDDEN;
 
+/* getenv that also works before libc has set `environ` up (a .preinit_array function may
+ * call malloc first): it then looks in the environment the process started with
+ * (/proc/self/environ). NULL in a setuid/setgid program (AT_SECURE), as secure_getenv. */
+MMVI_HIDDEN const char *mmvi_getenv(const char *name);
+
 /* Reads the environment (once; later calls return at once). Allocates nothing. */
 MMVI_HIDDEN void mmvi_options_init(void);
 

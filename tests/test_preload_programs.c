@@ -282,6 +282,17 @@ Test(preload, every_c_symbol_when_linked)
     cr_assert_eq(tu_count_segs(tdir), 0, "segment files left behind");
 }
 
+Test(preload, malloc_before_any_constructor)
+{
+    skip_unless_preloadable();
+    const char *argv[] = {MMVEC_HELPER_DIR "/preinit", NULL};
+    struct kid k = {argv, true, NULL, NULL, path_in("out"), path_in("err")};
+    expect_success(kid_run(&k), "preinit", k.err);
+    cr_assert(strstr(tu_slurp(k.out), "preinit ok"), "%s", tu_slurp(k.out));
+    cr_assert_geq(blocks_made(k.err), 1, "the early block was not a segment: %s", tu_slurp(k.err));
+    cr_assert_eq(tu_count_segs(tdir), 0, "segment files left behind");
+}
+
 Test(preload, cxx_program_same_output)
 {
     skip_unless_preloadable();
