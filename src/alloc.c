@@ -811,6 +811,10 @@ __attribute__((destructor)) static void mmvi_at_exit(void)
     teardown(&ev);
     pthread_mutex_lock(&mmvi_lock);
     mmvi_proc_close();
+    /* Children that ended with _exit (multiprocessing workers, forked servers) ran no exit
+     * handler: their folders are unlocked now, so they go with ours. */
+    if (mmvi_proc.dir[0])
+        mmvi_reap(mmvi_proc.dir, NULL, NULL);
     pthread_mutex_unlock(&mmvi_lock);
     if (mmvi_opt.stats)
         mmv_stats_print(mmvi_opt.stats_fd >= 0 && fcntl(mmvi_opt.stats_fd, F_GETFD) >= 0

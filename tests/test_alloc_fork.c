@@ -508,3 +508,41 @@ Test(fork, fork_exec_of_a_process_holding_4g_is_fast)
         mmv_free(b[i]);
     }
 }
+
+/* A program whose forked workers leave with _exit (as multiprocessing's do) runs no exit
+ * handler in them: their blocks' files stay until something reaps them. The program's own exit
+ * does: after it, nothing of the workers' remains. */
+static void workers_that_exit_abruptly(void)
+{
+    char *mine = mmv_malloc(2 * M);
+    memset(mine, 1, 2 * M);
+    for (int i = 0; i < 3; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            char *kept = mmv_malloc(2 * M), *freed = mmv_malloc(3 * M);
+            memset(kept, 2, 2 * M);
+            memset(freed, 3, 3 * M);
+            mmv_free(freed); /* into the worker's cache: its file stays too */
+            _exit(kept[0] == 2 ? 0 : 1);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            _exit(10);
+    }
+    /* Each worker's start reaped its dead elder siblings; the last one's files are still here. */
+    exit(tu_count_segs(segdir) >= 2 ? 0 : 11);
+}
+
+Test(fork, workers_ending_with_exit_underscore_leave_nothing_after_the_program)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0)
+        workers_that_exit_abruptly();
+    int status = 0;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "program: status %d", status);
+    cr_assert_eq(tu_count_segs(segdir), 0, "segment files left after the program's exit");
+    cr_assert_eq(tu_count_entries(segdir), 0, "folders or lock files left after the program's exit");
+}
