@@ -511,6 +511,24 @@ static long max_map_count(void)
     return v;
 }
 
+/* Makes 4 KiB blocks into b (at most cap) until `enough` of them came from RAM, marking each
+ * block's ends; counts file blocks and RAM blocks. Returns how many it made. */
+static size_t fill_4k_blocks(unsigned char **b, size_t cap, size_t enough, size_t *owned,
+                             size_t *ram)
+{
+    size_t n = 0;
+    while (n < cap && *ram < enough) {
+        b[n] = mmv_malloc(4 * K);
+        cr_assert_not_null(b[n], "allocation %zu failed", n);
+        b[n][0] = (unsigned char)n;
+        b[n][4 * K - 1] = (unsigned char)(n >> 8);
+        *owned += mmv_owns(b[n]);
+        *ram += !mmv_owns(b[n]);
+        n++;
+    }
+    return n;
+}
+
 Test(faults, max_map_count_falls_back_then_recovers)
 {
     long maps = max_map_count();
@@ -525,15 +543,7 @@ Test(faults, max_map_count_falls_back_then_recovers)
     unsigned char **b = calloc(cap, sizeof *b);
     cr_assert_not_null(b);
     capture_stderr();
-    while (n < cap && ram < 2000) {
-        b[n] = mmv_malloc(4 * K);
-        cr_assert_not_null(b[n], "allocation %zu failed", n);
-        b[n][0] = (unsigned char)n;
-        b[n][4 * K - 1] = (unsigned char)(n >> 8);
-        owned += mmv_owns(b[n]);
-        ram += !mmv_owns(b[n]);
-        n++;
-    }
+    n = fill_4k_blocks(b, cap, 2000, &owned, &ram);
     cr_assert_gt(ram, 0, "%zu blocks, all files, and no limit reached", n);
     cr_assert_gt(owned, 10000, "only %zu files before the limit", owned);
     mmv_stats s = stats();
@@ -602,15 +612,7 @@ Test(faults, kernel_map_limit_falls_back_then_recovers)
     unsigned char **b = calloc(cap, sizeof *b);
     cr_assert_not_null(b);
     capture_stderr();
-    while (n < cap && ram < 1000) {
-        b[n] = mmv_malloc(4 * K);
-        cr_assert_not_null(b[n], "allocation %zu failed", n);
-        b[n][0] = (unsigned char)n;
-        b[n][4 * K - 1] = (unsigned char)(n >> 8);
-        owned += mmv_owns(b[n]);
-        ram += !mmv_owns(b[n]);
-        n++;
-    }
+    n = fill_4k_blocks(b, cap, 1000, &owned, &ram);
     cr_assert_gt(ram, 0, "%zu blocks, all files: the kernel never refused", n);
     cr_assert_gt(owned, 1000);
     cr_assert_gt(stats().fallbacks, 0);
