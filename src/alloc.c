@@ -12,7 +12,8 @@
 #include "options.h"
 #include "reaper.h"
 #include "registry.h"
-#include "segblock.h"
+#include "block_ops.h"
+#include "heap.h"
 #include "small.h"
 #include "stats_internal.h"
 #include "writeback.h"
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,21 +37,18 @@
 #define TMPFS_MAGIC 0x01021994
 #endif
 
-size_t mmvi_route_min;
+struct mmvi_route mmvi_route;
 
-pthread_mutex_t mmvi_lock = PTHREAD_MUTEX_INITIALIZER;
-struct mmvi_block *mmvi_blocks;
-uint64_t mmvi_fork_epoch;
+/* In the static archive, libmmvec.a comes before the private jemalloc on the link line: this
+ * reference makes the linker take small.c, which jemalloc calls, along with this file. */
+__attribute__((used)) static void *const jemalloc_env[] = {(void *)mmvi_je_conf_getenv,
+                                                           (void *)mmvi_je_conf_readlink};
+struct mmvi_heap mmvi_heap = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Set while this thread is inside the large path: anything it allocates meanwhile (libuuid,
  * stdio, the loader for backtraces) goes to jemalloc, so nothing can recurse or deadlock. */
 static __thread int in_large __attribute__((tls_model("initial-exec")));
 
-enum large_state { LARGE_UNTRIED, LARGE_READY, LARGE_UNUSABLE, LARGE_CLOSED };
-static enum large_state state;
-static int init_errno;     /* why LARGE_UNUSABLE */
-static size_t max_blocks;  /* from vm.max_map_count: each block costs the process two maps */
-static size_t nblocks;     /* records alive (live, cached or being torn down) */
 
 /* ---- routing ------------------------------------------------------------------------------ */
 
@@ -57,7 +56,7 @@ static void route_init(void)
 {
     mmvi_options_init();
     size_t min = mmvi_opt.disable ? SIZE_MAX : mmvi_opt.threshold_min;
-    __atomic_store_n(&mmvi_route_min, min ? min : 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&mmvi_route.min, min ? min : 1, __ATOMIC_RELEASE);
     /* jemalloc registers its fork handlers when it starts: make that happen before ours, so that
      * at fork our lock is taken before its arena locks (we call jemalloc under our lock). */
     mmvi_je_free(mmvi_je_malloc(1));
@@ -67,16 +66,16 @@ static void route_init(void)
 /* Is a request of n bytes a segment block? Reads the options on the first call. */
 static int routed(size_t n)
 {
-    if (unlikely(__atomic_load_n(&mmvi_route_min, __ATOMIC_ACQUIRE) == 0))
+    if (unlikely(__atomic_load_n(&mmvi_route.min, __ATOMIC_ACQUIRE) == 0))
         route_init();
-    return n >= mmvi_route_min && n <= mmvi_opt.threshold_max && !in_large;
+    return n >= mmvi_route.min && n <= mmvi_opt.threshold_max && !in_large;
 }
 
 size_t mmv_threshold(void)
 {
-    if (__atomic_load_n(&mmvi_route_min, __ATOMIC_ACQUIRE) == 0)
+    if (__atomic_load_n(&mmvi_route.min, __ATOMIC_ACQUIRE) == 0)
         route_init();
-    return mmvi_route_min;
+    return mmvi_route.min;
 }
 
 /* ---- jemalloc, for everything small and for fallbacks ------------------------------------- */
@@ -125,8 +124,8 @@ static void large_init(void)
 {
     if (mmvi_opt.secure) {
         mmvi_warn_once(MMVI_WARN_SECURE, "setuid/setgid program: MMVEC_* ignored, no files made");
-        state = LARGE_UNUSABLE;
-        init_errno = EPERM;
+        mmvi_heap.state = MMVI_HEAP_UNUSABLE;
+        mmvi_heap.init_errno = EPERM;
         return;
     }
     char dir[4096];
@@ -138,12 +137,12 @@ static void large_init(void)
         rc = mmvi_proc_open(dir);
     if (rc < 0) {
         say_dir_unusable(dir, rc);
-        state = LARGE_UNUSABLE;
-        init_errno = -rc;
+        mmvi_heap.state = MMVI_HEAP_UNUSABLE;
+        mmvi_heap.init_errno = -rc;
         return;
     }
     struct statfs fs;
-    if (statfs(dir, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == 0x858458f6 /*ramfs*/))
+    if (fstatfs(mmvi_proc.heap.fd, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == 0x858458f6 /*ramfs*/))
         mmvi_warn_once(MMVI_WARN_TMPFS,
                        "segment directory %s is in RAM (tmpfs): large blocks will not relieve "
                        "memory; set MMVEC_DIR to a disk",
@@ -151,8 +150,8 @@ static void large_init(void)
     mmvi_writeback_init();
     long maps = read_max_map_count();
     long spare = maps / 8 > 1024 ? maps / 8 : 1024;
-    max_blocks = maps > spare ? (size_t)(maps - spare) / 2 : 0;
-    state = LARGE_READY;
+    mmvi_heap.max_blocks = maps > spare ? (size_t)(maps - spare) / 2 : 0;
+    mmvi_heap.state = MMVI_HEAP_READY;
 }
 
 /* Serves a large request from RAM after the file path failed with err (positive errno). */
@@ -173,6 +172,7 @@ static void *fallback(size_t n, size_t align, int zero, int err)
         errno = ENOMEM;
         return NULL;
     }
+    __atomic_store_n(&mmvi_heap.files_failing, 1, __ATOMIC_RELAXED);
     mmvi_warn_once(MMVI_WARN_FALLBACK, "cannot make a segment file (%s); serving large blocks "
                    "from RAM (counted in MMVEC_STATS)", strerror(err));
     return small_alloc(n, align, zero);
@@ -201,25 +201,30 @@ static void count_gone(const struct mmvi_block *b)
 static void teardown(struct mmvi_evicted *ev)
 {
     for (struct mmvi_block *b = ev->head; b; b = b->cache_next) {
-        mmvi_segblock_unlink(b);
-        mmvi_segblock_unmap(b);
+        mmvi_block_unlink(b);
+        mmvi_block_unmap(b);
     }
     if (!ev->head)
         return;
-    pthread_mutex_lock(&mmvi_lock);
+    pthread_mutex_lock(&mmvi_heap.lock);
     for (struct mmvi_block *b = ev->head, *next; b; b = next) {
         next = b->cache_next;
         mmvi_block_forget(b);
-        nblocks--;
+        mmvi_heap.nblocks--;
     }
-    pthread_mutex_unlock(&mmvi_lock);
+    pthread_mutex_unlock(&mmvi_heap.lock);
 }
 
-/* A new record with its space reserved, or NULL with *err. Under the lock. */
+/* A new record with its space reserved, or NULL with *err (E2BIG: more than the whole
+ * reservation, which no memory of any kind could hold either). Under the lock. */
 static struct mmvi_block *new_record(size_t size, size_t align, int *err)
 {
     size_t span = mmvi_granule_round(size);
-    if (nblocks >= max_blocks) {
+    if (!span || span > mmvi_route.reserve_size) {
+        *err = E2BIG;
+        return NULL;
+    }
+    if (mmvi_heap.nblocks >= mmvi_heap.max_blocks) {
         *err = ENOMEM;
         return NULL;
     }
@@ -234,9 +239,8 @@ static struct mmvi_block *new_record(size_t size, size_t align, int *err)
     b->size = size;
     b->span = span;
     b->align = align;
-    b->fork_epoch = mmvi_fork_epoch;
-    b->incarnation = mmvi_proc.incarnation;
-    nblocks++;
+    b->fork_epoch = mmvi_heap.fork_epoch;
+    mmvi_heap.nblocks++;
     return b;
 }
 
@@ -244,10 +248,10 @@ static void publish(struct mmvi_block *b)
 {
     b->state = MMVI_BLOCK_LIVE;
     b->prev = NULL;
-    b->next = mmvi_blocks;
-    if (mmvi_blocks)
-        mmvi_blocks->prev = b;
-    mmvi_blocks = b;
+    b->next = mmvi_heap.blocks;
+    if (mmvi_heap.blocks)
+        mmvi_heap.blocks->prev = b;
+    mmvi_heap.blocks = b;
     mmvi_registry_set(b->addr, b->span, b);
 }
 
@@ -258,7 +262,6 @@ static void publish(struct mmvi_block *b)
  * them one page per fault is up to 20x slower. So calloc'd blocks are advised random only while
  * memory is plentiful, and every such block goes back to normal as soon as it gets tight, before
  * anything is evicted. Under the lock. */
-static size_t sparse_blocks;
 
 static void advise_sparse(struct mmvi_block *b, int zero)
 {
@@ -266,7 +269,7 @@ static void advise_sparse(struct mmvi_block *b, int zero)
         return;
     mmvi_os_advise((void *)b->addr, b->size, MADV_RANDOM);
     b->sparse = 1;
-    sparse_blocks++;
+    mmvi_heap.sparse_blocks++;
 }
 
 static void unadvise(struct mmvi_block *b)
@@ -275,14 +278,14 @@ static void unadvise(struct mmvi_block *b)
         return;
     mmvi_os_advise((void *)b->addr, b->size, MADV_NORMAL);
     b->sparse = 0;
-    sparse_blocks--;
+    mmvi_heap.sparse_blocks--;
 }
 
 static void unadvise_all_if_tight(size_t extra)
 {
-    if (!sparse_blocks || !mmvi_memory_tight(extra))
+    if (!mmvi_heap.sparse_blocks || !mmvi_memory_tight(extra))
         return;
-    for (struct mmvi_block *b = mmvi_blocks; b && sparse_blocks; b = b->next)
+    for (struct mmvi_block *b = mmvi_heap.blocks; b && mmvi_heap.sparse_blocks; b = b->next)
         unadvise(b);
 }
 
@@ -292,10 +295,10 @@ static struct mmvi_block last_made;
 
 /* Under the lock, as b is published: remembers b and returns (in path) the block to write
  * back early, if memory is tight enough to want it. */
-static int rotate_last_made(const struct mmvi_block *b, char *path, size_t size)
+static int rotate_last_made(const struct mmvi_block *b, struct mmvi_block *prev)
 {
-    int want = last_made.uuid[0] && mmvi_writeback_wanted() &&
-               mmvi_block_path_of(&last_made, path, size) == 0;
+    int want = last_made.uuid[0] && mmvi_writeback_wanted();
+    *prev = last_made;
     last_made = *b;
     return want;
 }
@@ -316,27 +319,27 @@ static void log_block(const char *what, const struct mmvi_block *b)
  * large blocks off (the lock is then released). */
 static int large_enter(struct mmvi_evicted *ev)
 {
-    pthread_mutex_lock(&mmvi_lock);
-    if (state == LARGE_UNTRIED)
+    pthread_mutex_lock(&mmvi_heap.lock);
+    if (mmvi_heap.state == MMVI_HEAP_UNTRIED)
         large_init();
-    if (state == LARGE_READY && !mmvi_proc.ready) { /* a fork child's first block */
-        int rc = mmvi_proc_open(mmvi_proc.dir);
+    if (mmvi_heap.state == MMVI_HEAP_READY && !mmvi_proc.ready) { /* a fork child's first block */
+        int rc = mmvi_proc_reopen();
         if (rc < 0) {
             say_dir_unusable(mmvi_proc.dir, rc);
-            state = LARGE_UNUSABLE;
-            init_errno = -rc;
+            mmvi_heap.state = MMVI_HEAP_UNUSABLE;
+            mmvi_heap.init_errno = -rc;
         }
     }
-    if (state != LARGE_READY) {
-        int err = state == LARGE_CLOSED ? ENOMEM : init_errno;
-        pthread_mutex_unlock(&mmvi_lock);
+    if (mmvi_heap.state != MMVI_HEAP_READY) {
+        int err = mmvi_heap.state == MMVI_HEAP_CLOSED ? ENOMEM : mmvi_heap.init_errno;
+        pthread_mutex_unlock(&mmvi_heap.lock);
         return err ? err : ENOMEM;
     }
     mmvi_cache_decay(now_ms(), ev);
     return 0;
 }
 
-static void *large_alloc(size_t n, size_t align, int zero)
+static void *large_alloc_nc(size_t n, size_t align, int zero)
 {
     size_t size = mmvi_page_round(n);
     struct mmvi_evicted ev = {NULL};
@@ -353,40 +356,46 @@ static void *large_alloc(size_t n, size_t align, int zero)
         struct mmvi_block *b = may_reuse ? mmvi_cache_take(size, align) : NULL;
         if (b) {
             b->state = MMVI_BLOCK_LIVE;
-            pthread_mutex_unlock(&mmvi_lock);
+            pthread_mutex_unlock(&mmvi_heap.lock);
             if (zero)
                 memset((void *)b->addr, 0, b->size);
             count_made(b, 1);
             p = (void *)b->addr;
         } else {
             b = new_record(size, align, &err);
-            pthread_mutex_unlock(&mmvi_lock);
+            pthread_mutex_unlock(&mmvi_heap.lock);
             if (b)
-                err = -mmvi_segblock_make(b);
-            char prev[4200];
+                err = -mmvi_block_make(b);
+            struct mmvi_block prev;
             int kick = 0;
-            pthread_mutex_lock(&mmvi_lock);
+            pthread_mutex_lock(&mmvi_heap.lock);
             if (b && !err) {
                 publish(b);
                 unadvise_all_if_tight(b->size);
                 advise_sparse(b, zero);
-                kick = rotate_last_made(b, prev, sizeof prev);
+                kick = rotate_last_made(b, &prev);
                 p = (void *)b->addr;
             } else if (b) {
                 mmvi_block_forget(b);
-                nblocks--;
+                mmvi_heap.nblocks--;
             }
-            pthread_mutex_unlock(&mmvi_lock);
+            pthread_mutex_unlock(&mmvi_heap.lock);
             if (p) {
+                if (__atomic_load_n(&mmvi_heap.files_failing, __ATOMIC_RELAXED))
+                    __atomic_store_n(&mmvi_heap.files_failing, 0, __ATOMIC_RELAXED);
                 count_made(b, 0);
                 log_block("made", b);
             }
             if (kick)
-                mmvi_writeback_path(prev);
+                mmvi_block_writeback(&prev, 0);
         }
     }
     teardown(&ev);
     in_large = 0;
+    if (!p && err == E2BIG) { /* no fallback could hold it: not a failure of the files */
+        errno = ENOMEM;
+        return NULL;
+    }
     return p ? p : fallback(n, align, zero, err);
 }
 
@@ -407,18 +416,18 @@ static struct mmvi_block *live_block(void *p, const char *op)
 
 static int cacheable(const struct mmvi_block *b)
 {
-    return b->size <= mmvi_opt.cache_bytes && b->fork_epoch == mmvi_fork_epoch &&
-           mmvi_block_owned(b) && !b->unlinked && state == LARGE_READY;
+    return b->size <= mmvi_opt.cache_bytes && mmvi_block_cacheable(b) &&
+           mmvi_heap.state == MMVI_HEAP_READY;
 }
 
 /* Frees a block; returns 0 when p turned out not to be ours. */
-static int large_free(void *p)
+static int large_free_nc(void *p)
 {
     struct mmvi_evicted ev = {NULL};
-    pthread_mutex_lock(&mmvi_lock);
+    pthread_mutex_lock(&mmvi_heap.lock);
     struct mmvi_block *b = live_block(p, "free");
     if (!b) {
-        pthread_mutex_unlock(&mmvi_lock);
+        pthread_mutex_unlock(&mmvi_heap.lock);
         return 0;
     }
     count_gone(b);
@@ -432,7 +441,7 @@ static int large_free(void *p)
         b->cache_next = NULL;
         ev.head = b;
     }
-    pthread_mutex_unlock(&mmvi_lock);
+    pthread_mutex_unlock(&mmvi_heap.lock);
     log_block("freed", &seen);
     teardown(&ev);
     return 1;
@@ -452,127 +461,17 @@ static void *realloc_copy(void *p, size_t have, size_t n)
     return q;
 }
 
-/* Gives back the tail of b beyond `size`. The file is cut too, unless a fork child may map it
- * (inherited by us, or existing at a fork of ours): its pages past the new end would SIGBUS. */
-static int block_shrink(struct mmvi_block *b, size_t size)
+static void *large_realloc_nc(void *p, size_t n)
 {
-    char path[4200];
-    size_t span = mmvi_granule_round(size);
-    pthread_mutex_lock(&mmvi_lock);
-    int cut = !b->unlinked && mmvi_block_owned(b) && b->fork_epoch == mmvi_fork_epoch &&
-              mmvi_block_path_of(b, path, sizeof path) == 0;
-    mmvi_space_unmap(b->addr + size, b->size - size);
-    if (span < b->span) {
-        mmvi_registry_set(b->addr + span, b->span - span, NULL);
-        mmvi_space_give(b->addr + span, b->span - span);
-        b->span = span;
-    }
-    mmvi_stat_mapped(0, -(int64_t)(b->size - size));
-    b->size = size;
-    pthread_mutex_unlock(&mmvi_lock);
-    if (cut)
-        (void)!truncate(path, (off_t)size); /* gives the disk space back; harmless if it fails */
-    return 0;
-}
-
-/* Under the lock: the granules [addr, addr+span) that b leaves behind when it moves. */
-static void vacate(uintptr_t addr, size_t span, int taken)
-{
-    mmvi_registry_set(addr, span, NULL);
-    if (taken)
-        mmvi_space_lose(addr, span);
-    else
-        mmvi_space_give(addr, span);
-}
-
-/* Extends b's mapping where it stands to `size` bytes (the file is already that long), inside
- * its span. mremap can only grow a mapping into unmapped space, so the reservation after it is
- * dropped first; mapping the tail on its own instead would leave two mappings that never merge
- * (the file is opened twice) and that mremap could not move later. Returns 0, or -ENOMEM with
- * *taken set when another thread's mmap took the hole in that instant (b must then move away
- * and its whole span be given up). */
-static int grow_in_place(struct mmvi_block *b, size_t size, int *taken)
-{
-    munmap((void *)(b->addr + b->size), size - b->size);
-    if (mmvi_os_remap_in_place((void *)b->addr, b->size, size) == 0)
-        return 0;
-    *taken = mmvi_space_refill(b->addr + b->size, size - b->size);
-    return -ENOMEM;
-}
-
-/* Grows b's file to `size`, then its mapping: in place when the granules after it are free, else
- * by moving the whole mapping to new space (mremap moves page tables: no data are copied). The
- * mapping changes under the lock, so that a fork never sees a block half grown. */
-static int block_grow(struct mmvi_block *b, size_t size)
-{
-    char path[4200];
-    int fd, rc = mmvi_block_path_of(b, path, sizeof path);
-    if (rc == 0)
-        rc = mmvi_os_open(path, &fd);
-    if (rc < 0)
-        return rc;
-    rc = mmvi_os_resize(fd, b->size, size);
-    if (rc == 0 && mmvi_writeback_wanted())
-        mmvi_writeback_fd(fd, b->size); /* the part written so far */
-    mmvi_os_close(fd);
-    if (rc < 0)
-        return rc;
-
-    size_t span = mmvi_granule_round(size);
-    int taken = 0;
-    pthread_mutex_lock(&mmvi_lock);
-    if (span <= b->span || mmvi_space_extend(b->addr, b->span, span) == 0) {
-        if (span > b->span) {
-            mmvi_registry_set(b->addr + b->span, span - b->span, b);
-            b->span = span;
-        }
-        rc = grow_in_place(b, size, &taken);
-        if (rc == 0)
-            mmvi_stat_inc(MMVI_STAT_REALLOC_IN_PLACE);
-    } else {
-        rc = -ENOMEM;
-    }
-    if (rc < 0) {
-        uintptr_t to = mmvi_space_take(span, b->align);
-        void *q;
-        rc = to ? mmvi_os_remap((void *)b->addr, b->size, size, (void *)to, &q) : -ENOMEM;
-        if (rc == 0) {
-            taken |= mmvi_space_refill(b->addr, b->size);
-            vacate(b->addr, b->span, taken);
-            mmvi_registry_set(to, span, b);
-            b->addr = to;
-            b->span = span;
-            mmvi_stat_inc(MMVI_STAT_REALLOC_MOVED);
-        } else if (to) {
-            mmvi_space_give(to, span);
-        }
-        if (rc < 0 && taken) { /* stuck next to a stranger: keep only what b still maps */
-            size_t keep = mmvi_granule_round(b->size);
-            mmvi_space_lose(b->addr + keep, b->span - keep);
-            b->span = keep;
-        }
-    }
-    if (rc == 0) {
-        mmvi_stat_mapped(0, (int64_t)(size - b->size));
-        b->size = size;
-    }
-    pthread_mutex_unlock(&mmvi_lock);
-    if (rc < 0)
-        (void)!truncate(path, (off_t)b->size); /* back to its mapping's length; harmless if not */
-    return rc;
-}
-
-static void *large_realloc(void *p, size_t n)
-{
-    pthread_mutex_lock(&mmvi_lock);
+    pthread_mutex_lock(&mmvi_heap.lock);
     struct mmvi_block *b = live_block(p, "realloc");
-    pthread_mutex_unlock(&mmvi_lock);
+    pthread_mutex_unlock(&mmvi_heap.lock);
     if (!b) /* lost space: jemalloc's */
         return mmvi_je_realloc(p, n);
     size_t size = mmvi_page_round(n);
     /* Copy when crossing the threshold, or when growing a file we may not touch: gone
      * (MMVEC_UNLINK) or the parent's (inherited through fork). */
-    int fixed_file = b->unlinked || !mmvi_block_owned(b);
+    int fixed_file = !mmvi_block_can_resize(b);
     if (!routed(n) || size == 0 || (fixed_file && size > b->size))
         return realloc_copy(p, b->size, n);
     /* Hysteresis, as for a vector: growth takes a quarter more than asked, so a block grown in
@@ -586,7 +485,7 @@ static void *large_realloc(void *p, size_t n)
     }
     in_large = 1;
     long delta = (long)size - (long)b->size;
-    int rc = size < b->size ? block_shrink(b, size) : block_grow(b, size);
+    int rc = size < b->size ? mmvi_block_shrink(b, size) : mmvi_block_grow(b, size);
     in_large = 0;
     if (rc < 0) {
         if (mmvi_opt.strict) {
@@ -608,6 +507,31 @@ static void *large_realloc(void *p, size_t n)
     return (void *)b->addr;
 }
 
+/* The large path runs with cancellation off (see heap.h), nested calls included. */
+static void *large_alloc(size_t n, size_t align, int zero)
+{
+    int cs = mmvi_nocancel_begin();
+    void *p = large_alloc_nc(n, align, zero);
+    mmvi_nocancel_end(cs);
+    return p;
+}
+
+static int large_free(void *p)
+{
+    int cs = mmvi_nocancel_begin();
+    int mine = large_free_nc(p);
+    mmvi_nocancel_end(cs);
+    return mine;
+}
+
+static void *large_realloc(void *p, size_t n)
+{
+    int cs = mmvi_nocancel_begin();
+    void *q = large_realloc_nc(p, n);
+    mmvi_nocancel_end(cs);
+    return q;
+}
+
 /* ---- the public entry points (the interposer maps the standard names onto these) ----------- */
 
 void *mmvi_malloc_slow(size_t n)
@@ -627,7 +551,7 @@ void *mmv_calloc(size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (likely(total < mmvi_route_min))
+    if (likely(total < mmvi_route.min))
         return small_alloc(total, 0, 1);
     /* A fresh segment file reads as zeros: its pages are not touched here. */
     return routed(total) ? large_alloc(total, 1, 1) : small_alloc(total, 0, 1);
@@ -635,8 +559,10 @@ void *mmv_calloc(size_t n, size_t size)
 
 void mmvi_free_slow(void *p)
 {
+    int saved = errno; /* free never changes errno (POSIX 2024; programs rely on it) */
     if (!large_free(p))
         mmvi_je_free(p);
+    errno = saved;
 }
 
 void mmv_free(void *p)
@@ -665,7 +591,10 @@ void *mmvi_realloc_slow(void *p, size_t n)
     }
     if (unlikely(mmvi_in_reserve(p)))
         return large_realloc(p, n);
-    if (unlikely(routed(n))) /* crossing the threshold upwards */
+    /* Crossing the threshold upwards: into a block. While files fail (a full disk, a missing
+     * directory), the block grows as jemalloc grows it instead of being copied into a RAM
+     * fallback again at every step. */
+    if (unlikely(routed(n)) && !__atomic_load_n(&mmvi_heap.files_failing, __ATOMIC_RELAXED))
         return realloc_copy(p, mmvi_je_malloc_usable_size(p), n);
     return mmvi_je_realloc(p, n);
 }
@@ -765,10 +694,10 @@ bool mmv_owns(const void *p)
 {
     if (!mmvi_in_reserve(p))
         return false;
-    pthread_mutex_lock(&mmvi_lock);
+    pthread_mutex_lock(&mmvi_heap.lock);
     struct mmvi_block *b = mmvi_registry_owner(p);
     bool mine = b && b != MMVI_LOST && b->addr == (uintptr_t)p && b->state == MMVI_BLOCK_LIVE;
-    pthread_mutex_unlock(&mmvi_lock);
+    pthread_mutex_unlock(&mmvi_heap.lock);
     return mine;
 }
 
@@ -776,47 +705,54 @@ int mmv_block_path(const void *p, char *buf, size_t size)
 {
     if (!buf || !mmvi_in_reserve(p))
         return -EINVAL;
-    pthread_mutex_lock(&mmvi_lock);
+    pthread_mutex_lock(&mmvi_heap.lock);
     struct mmvi_block *b = mmvi_registry_owner(p);
     int rc = -EINVAL;
     if (b && b != MMVI_LOST && b->addr == (uintptr_t)p && b->state == MMVI_BLOCK_LIVE)
-        rc = b->unlinked ? -ENOENT : mmvi_block_path_of(b, buf, size);
-    pthread_mutex_unlock(&mmvi_lock);
+        rc = b->unlinked || (b->backing != MMVI_BACK_FILE && b->backing != MMVI_BACK_PEER)
+                 ? -ENOENT /* no file of its own: its pages are this process's memory */
+                 : mmvi_block_path_of(b, buf, size);
+    pthread_mutex_unlock(&mmvi_heap.lock);
     return rc;
-}
-
-void mmvi_alloc_after_fork_child(void)
-{
-    nblocks = 0;
-    for (struct mmvi_block *b = mmvi_blocks; b; b = b->next)
-        nblocks++;
 }
 
 /* ---- exit ------------------------------------------------------------------------------------ */
 
 /* At exit every file of ours goes (the mappings stay valid until the process is gone), the
  * folder and its lock too; later large requests, from threads still running, stay in RAM. */
+/* The stats go only to the stderr saved at start: the program may have closed that descriptor
+ * and opened a file of its own under its number. */
+static void print_stats(void)
+{
+    struct stat st;
+    int fd = mmvi_opt.stats_fd;
+    if (fd >= 0 && fstat(fd, &st) == 0 && (unsigned long)st.st_dev == mmvi_opt.stats_dev &&
+        (unsigned long)st.st_ino == mmvi_opt.stats_ino)
+        mmv_stats_print(fd);
+}
+
 __attribute__((destructor)) static void mmvi_at_exit(void)
 {
+    int cs = mmvi_nocancel_begin();
     struct mmvi_evicted ev = {NULL};
-    pthread_mutex_lock(&mmvi_lock);
-    if (state == LARGE_READY) {
+    pthread_mutex_lock(&mmvi_heap.lock);
+    if (mmvi_heap.state == MMVI_HEAP_READY) {
         mmvi_cache_drain(&ev);
-        for (struct mmvi_block *b = mmvi_blocks; b; b = b->next)
+        for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
             if (b->state == MMVI_BLOCK_LIVE)
-                mmvi_segblock_unlink(b);
-        state = LARGE_CLOSED;
+                mmvi_block_unlink(b);
+        mmvi_heap.state = MMVI_HEAP_CLOSED;
     }
-    pthread_mutex_unlock(&mmvi_lock);
+    pthread_mutex_unlock(&mmvi_heap.lock);
     teardown(&ev);
-    pthread_mutex_lock(&mmvi_lock);
+    pthread_mutex_lock(&mmvi_heap.lock);
     mmvi_proc_close();
     /* Children that ended with _exit (multiprocessing workers, forked servers) ran no exit
      * handler: their folders are unlocked now, so they go with ours. */
     if (mmvi_proc.dir[0])
-        mmvi_reap(mmvi_proc.dir, NULL, NULL);
-    pthread_mutex_unlock(&mmvi_lock);
+        mmvi_reap(NULL, NULL, NULL);
+    pthread_mutex_unlock(&mmvi_heap.lock);
     if (mmvi_opt.stats)
-        mmv_stats_print(mmvi_opt.stats_fd >= 0 && fcntl(mmvi_opt.stats_fd, F_GETFD) >= 0
-                            ? mmvi_opt.stats_fd : STDERR_FILENO);
+        print_stats();
+    mmvi_nocancel_end(cs);
 }

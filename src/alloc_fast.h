@@ -10,17 +10,13 @@
 
 #include <stddef.h>
 
-/* Requests below this go straight to jemalloc. 0 until the options are read (so the first
- * request of any size takes the slow path once); SIZE_MAX when large blocks are off. */
-extern size_t mmvi_route_min MMVI_HIDDEN;
-
 MMVI_HIDDEN void *mmvi_malloc_slow(size_t n);
 MMVI_HIDDEN void mmvi_free_slow(void *p);
 MMVI_HIDDEN void *mmvi_realloc_slow(void *p, size_t n);
 
 static inline void *mmvi_malloc(size_t n)
 {
-    if (__builtin_expect(n < mmvi_route_min, 1))
+    if (__builtin_expect(n < mmvi_route.min, 1))
         return mmvi_je_malloc(n);
     return mmvi_malloc_slow(n);
 }
@@ -36,7 +32,7 @@ static inline void mmvi_free(void *p)
 /* Small to small, the common case; everything else (NULL, 0, blocks, crossing) is slow. */
 static inline void *mmvi_realloc(void *p, size_t n)
 {
-    if (__builtin_expect(p && n && n < mmvi_route_min && !mmvi_in_reserve(p), 1))
+    if (__builtin_expect(p && n && n < mmvi_route.min && !mmvi_in_reserve(p), 1))
         return mmvi_je_realloc(p, n);
     return mmvi_realloc_slow(p, n);
 }

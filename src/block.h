@@ -1,6 +1,7 @@
-/* A segment block: one allocation of the allocator, one file mapped at a fixed address inside
- * the reserved range. Records are allocated from jemalloc (they are small) and linked in one
- * list, under the allocator lock, so that exit and fork can walk every block. */
+/* A block: one large allocation, mapped at a fixed address inside the reserved range. Records
+ * are allocated from jemalloc (they are small) and linked in one list in the heap (heap.h), so
+ * that exit and fork can walk every block. Everything that changes what backs a block lives in
+ * block.c. */
 #ifndef MMVEC_BLOCK_H
 #define MMVEC_BLOCK_H
 
@@ -10,20 +11,31 @@
 /* LIVE: handed out. CACHED: freed, kept for reuse. DYING: freed, being torn down. */
 enum mmvi_block_state { MMVI_BLOCK_LIVE = 1, MMVI_BLOCK_CACHED = 2, MMVI_BLOCK_DYING = 3 };
 
+/* What the block's pages are. Only a FILE block's file is ours: we may grow, cut or delete it.
+ * COW and ANON blocks are this process's private memory: a fork needs nothing for them (the
+ * kernel's copy-on-write already gives the child exactly our memory). */
+enum mmvi_backing {
+    MMVI_BACK_FILE = 1, /* our own file, MAP_SHARED */
+    MMVI_BACK_PEER,     /* an ancestor's file, still MAP_SHARED with it (MMVEC_FORK=shared) */
+    MMVI_BACK_COW,      /* an ancestor's file, MAP_PRIVATE: our writes are ours alone */
+    MMVI_BACK_ANON,     /* anonymous memory (a copy made at fork when no file could serve) */
+};
+
 struct mmvi_block {
     uintptr_t addr;        /* first byte; what malloc returned */
-    size_t size;           /* bytes mapped = file size = usable size (page multiple) */
+    size_t size;           /* bytes mapped = usable size (page multiple) */
+    size_t file_size;      /* bytes the file has (>= size: never cut below a child's mapping) */
     size_t span;           /* bytes of address space owned (granule multiple, >= size) */
     size_t align;          /* alignment asked for; kept when the block moves */
-    uint64_t fork_epoch;   /* forks seen when the block was made: see forking.c */
+    uint64_t fork_epoch;   /* forks seen when the block was made: see fork.c */
     uint64_t cached_at_ms; /* when it entered the cache */
-    uint32_t incarnation;  /* the process incarnation whose folder holds the file */
     uint8_t state;         /* enum mmvi_block_state */
+    uint8_t backing;       /* enum mmvi_backing */
     uint8_t unlinked;      /* the file is gone already (MMVEC_UNLINK, exit) */
     uint8_t sparse;        /* advised MADV_RANDOM until memory gets tight (alloc.c) */
     struct mmvi_block *prev, *next; /* all blocks, live and cached */
     struct mmvi_block *cache_next;  /* the cache's LIFO list */
-    char proc[32];         /* the owning process folder's name */
+    char proc[48];         /* the folder that holds the file: <host>-<pid>-<rand> */
     char uuid[40];         /* file name: <uuid>.seg */
 };
 

@@ -11,6 +11,7 @@ enum mmvi_warn_kind {
     MMVI_WARN_TMPFS,      /* segment directory is RAM-backed */
     MMVI_WARN_DIR,        /* directory unusable */
     MMVI_WARN_SECURE,     /* AT_SECURE: files disabled */
+    MMVI_WARN_SPARSE,     /* no fallocate: sparse files */
     MMVI_WARN_COUNT
 };
 

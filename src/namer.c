@@ -34,7 +34,10 @@ int mmvi_default_dir_path(char *buf, size_t size)
     v = mmvi_getenv("HOME");
     if (v && v[0] == '/')
         return fmt(buf, size, v, "/.cache/mmvec");
-    return fmt(buf, size, "/var/tmp/mmvec", "");
+    /* Shared by every user: the folder carries the uid, so that each has one of their own. */
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "/var/tmp/mmvec-%u", (unsigned)geteuid());
+    return fmt(buf, size, tmp, "");
 }
 
 /* Checks that an existing directory is one we may safely put private files in. */

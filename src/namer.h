@@ -12,7 +12,7 @@
 MMVI_HIDDEN int mmvi_dir_prepare(const char *dir, int strict);
 
 /* The default directory's path without creating it: $MMVEC_DIR, $XDG_CACHE_HOME/mmvec,
- * $HOME/.cache/mmvec, /var/tmp/mmvec (variables read with mmvi_getenv: as secure_getenv). */
+ * $HOME/.cache/mmvec, /var/tmp/mmvec-<uid> (variables read with mmvi_getenv: as secure_getenv). */
 MMVI_HIDDEN int mmvi_default_dir_path(char *buf, size_t size);
 
 /* Writes "<dir>/<uuid-v4><suffix>" into buf. */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MMVI_DEFAULT_THRESHOLD (1u << 20)
@@ -238,6 +239,18 @@ static void read_dir(void)
     memcpy(mmvi_opt.dir, v, n + 1);
 }
 
+/* sort, xz and others close stderr before exiting: keep our own copy for the table, high
+ * (programs reuse low numbers), with its identity. */
+static void save_stderr(void)
+{
+    struct stat st;
+    mmvi_opt.stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+    if (mmvi_opt.stats_fd >= 0 && fstat(mmvi_opt.stats_fd, &st) == 0) {
+        mmvi_opt.stats_dev = (unsigned long)st.st_dev;
+        mmvi_opt.stats_ino = (unsigned long)st.st_ino;
+    }
+}
+
 void mmvi_options_init(void)
 {
     static int done;
@@ -255,9 +268,8 @@ void mmvi_options_init(void)
         read_bool("MMVEC_UNLINK", &mmvi_opt.unlink_files);
         read_bool("MMVEC_DISABLE", &mmvi_opt.disable);
         read_bool("MMVEC_STATS", &mmvi_opt.stats);
-        /* sort, xz and others close stderr before exiting: keep our own copy for the table. */
         if (mmvi_opt.stats)
-            mmvi_opt.stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+            save_stderr();
         read_choices();
         read_dir();
         read_size("MMVEC_CACHE", &mmvi_opt.cache_bytes, 0, SIZE_MAX);

@@ -23,6 +23,7 @@ struct mmvi_options {
     int disable;           /* everything to jemalloc */
     int stats;             /* print the stats table at exit */
     int stats_fd;          /* where: a copy of stderr taken at start (programs close fd 2) */
+    unsigned long stats_dev, stats_ino; /* ... and what it was, to know it is still that */
     int log;               /* 0 silent, 1 warnings, 2 a line per block, 3 with backtraces */
     int secure;            /* AT_SECURE: variables ignored, no files */
     int advice;            /* MMVEC_ADVICE: MMVI_ADVICE_AUTO, MADV_NORMAL or MADV_RANDOM */

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "os.h"
 
+#include "log.h"
+#include "options.h"
 #include "stats_internal.h"
 
 #include <errno.h>
@@ -72,12 +74,23 @@ int mmvi_os_resize(int fd, size_t old_size, size_t size)
         }
         return 0;
     }
-    /* fallocate both reserves the blocks and extends the file size. */
-    if (fallocate(fd, 0, (off_t)old_size, (off_t)(size - old_size)) == 0)
+    /* fallocate both reserves the blocks and extends the file size. A signal may interrupt a
+     * large one: that is no failure, it starts again. */
+    int rc;
+    while ((rc = fallocate(fd, 0, (off_t)old_size, (off_t)(size - old_size))) < 0 && errno == EINTR) {
+    }
+    if (rc == 0)
         return 0;
     int err = errno;
     if (err == EOPNOTSUPP || err == ENOSYS) {
-        /* The filesystem cannot reserve space: a sparse file is the best it offers. */
+        /* The filesystem cannot reserve space (FUSE, NFS before 4.2): a sparse file is the best
+         * it offers, and a full disk becomes a SIGBUS when a page is first written. */
+        mmvi_stat_inc(MMVI_STAT_SPARSE_FILES);
+        if (mmvi_opt.strict)
+            return -EOPNOTSUPP;
+        mmvi_warn_once(MMVI_WARN_SPARSE, "the filesystem cannot reserve disk space (no "
+                       "fallocate): files are sparse, and a full disk would end the program "
+                       "with SIGBUS (MMVEC_STRICT=1 refuses such files)");
         if (ftruncate(fd, (off_t)size) == 0)
             return 0;
         err = errno;

@@ -1,4 +1,4 @@
-/* Per-process folders, their locks, and removing the files of dead processes. Directory
+/* The process folder and the reaper (see reaper.h for the layout and the rules). Directory
  * listing uses getdents64 on a stack buffer because opendir() allocates, and this code runs
  * inside malloc. */
 #define _GNU_SOURCE
@@ -16,12 +16,129 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
-struct mmvi_proc mmvi_proc = {.lock_fd = -1};
+struct mmvi_proc mmvi_proc = {.heap = {-1, 0, 0}, .self = {-1, 0, 0}, .lock = {-1, 0, 0}};
+
+#define HEAP_PREFIX "mmvec-heap-"
+
+/* ---- descriptors that stay ours ------------------------------------------------------------ */
+
+/* Moves fd above the range programs count and reuse (closefrom(3) then open, "the lowest free
+ * descriptor"), as the stats descriptor is. Keeps fd where it is when that is impossible. */
+static int fd_high(int fd)
+{
+    struct rlimit rl;
+    long floor = 512;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (long)rl.rlim_cur * 3 / 4 < floor)
+        floor = (long)rl.rlim_cur * 3 / 4;
+    if (fd >= floor || floor <= 3)
+        return fd;
+    int hi = fcntl(fd, F_DUPFD_CLOEXEC, (int)floor);
+    if (hi < 0)
+        return fd;
+    mmvi_os_close(fd);
+    return hi;
+}
+
+static int dirfd_set(struct mmvi_dirfd *d, int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int err = -errno;
+        mmvi_os_close(fd);
+        return err;
+    }
+    d->fd = fd_high(fd);
+    d->dev = st.st_dev;
+    d->ino = st.st_ino;
+    return 0;
+}
+
+/* Is d still the descriptor we opened (the program may have closed it and reused its number)? */
+static int dirfd_ok(const struct mmvi_dirfd *d)
+{
+    struct stat st;
+    return d->fd >= 0 && fstat(d->fd, &st) == 0 && st.st_dev == d->dev && st.st_ino == d->ino;
+}
+
+static void dirfd_close(struct mmvi_dirfd *d)
+{
+    if (d->fd >= 0 && dirfd_ok(d))
+        mmvi_os_close(d->fd); /* not ours any more: leave the program's descriptor alone */
+    d->fd = -1;
+}
+
+/* ---- names ----------------------------------------------------------------------------------- */
+
+static int is_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* 8 hex digits naming this machine: a hash (FNV-1a) of its node name, read once. */
+static const char *host_tag(void)
+{
+    static char tag[9];
+    if (!tag[0]) {
+        struct utsname u;
+        uint32_t h = 2166136261u;
+        if (uname(&u) == 0)
+            for (const char *c = u.nodename; *c; c++)
+                h = (h ^ (unsigned char)*c) * 16777619u;
+        snprintf(tag, sizeof tag, "%08x", h);
+    }
+    return tag;
+}
+
+/* Does name[0..n) read "<host>-<pid>-<rand>", with <host> this machine's? */
+static int is_proc_name(const char *name, size_t n)
+{
+    const char *pid = name + 9, *end = memchr(pid, '-', n > 9 ? n - 9 : 0);
+    size_t digits = end ? (size_t)(end - pid) : 0;
+    if (n < 9 + 1 + 1 + 8 || name[8] != '-' || !end || digits < 1 || digits > 10 ||
+        (size_t)(end - name) + 1 + 8 != n || !is_hex(end + 1, 8))
+        return 0;
+    for (size_t i = 0; i < digits; i++)
+        if (pid[i] < '0' || pid[i] > '9')
+            return 0;
+    return memcmp(name, host_tag(), 8) == 0;
+}
+
+/* Does name read "<uuid>.seg", the only files we make in a process folder? */
+static int is_seg_name(const char *name)
+{
+    static const int dash[] = {8, 13, 18, 23};
+    if (strlen(name) != 36 + 4 || strcmp(name + 36, ".seg") != 0)
+        return 0;
+    for (int i = 0, d = 0; i < 36; i++) {
+        if (d < 4 && i == dash[d]) {
+            if (name[i] != '-')
+                return 0;
+            d++;
+        } else if (!is_hex(name + i, 1)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int fmt(char *buf, size_t size, const char *f, const char *a, const char *b)
+{
+    int n = snprintf(buf, size, f, a, b);
+    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* ---- listing and removing -------------------------------------------------------------------- */
 
 struct dirent64_raw {
     uint64_t d_ino;
@@ -35,6 +152,7 @@ struct dirent64_raw {
 static void each_entry(int fd, void (*fn)(int, const char *, void *), void *arg)
 {
     char buf[4096] __attribute__((aligned(8)));
+    lseek(fd, 0, SEEK_SET);
     for (;;) {
         long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
         if (n <= 0)
@@ -52,11 +170,18 @@ struct tally {
     uint64_t files, bytes;
 };
 
-static void remove_file(int dirfd, const char *name, void *arg)
+/* A regular file of ours (not a link, a folder or another user's). */
+static int owned_file(int dirfd, const char *name, struct stat *st)
+{
+    return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st->st_mode) &&
+           st->st_uid == geteuid();
+}
+
+static void remove_seg(int dirfd, const char *name, void *arg)
 {
     struct tally *t = arg;
     struct stat st;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode))
+    if (!is_seg_name(name) || !owned_file(dirfd, name, &st))
         return;
     if (unlinkat(dirfd, name, 0) == 0) {
         t->files++;
@@ -64,70 +189,281 @@ static void remove_file(int dirfd, const char *name, void *arg)
     }
 }
 
-/* Removes folder `name` (files only: we never make subfolders) from the directory dirfd. */
-static void remove_folder(int dirfd, const char *name, struct tally *t)
+/* Removes a dead process's folder: its .seg files, then the folder if nothing else is left in
+ * it. 0 when the folder is gone. */
+static int remove_folder(int dirfd, const char *name, struct tally *t)
 {
     int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-        each_entry(fd, remove_file, t);
-        close(fd);
-    }
-    unlinkat(dirfd, name, AT_REMOVEDIR);
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_uid == geteuid())
+        each_entry(fd, remove_seg, t);
+    mmvi_os_close(fd);
+    return unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -errno;
 }
 
 /* For each lock file: when its lock can be taken, its process is dead. */
 static void reap_entry(int dirfd, const char *name, void *arg)
 {
-    struct tally *t = arg;
-    int is_lock = ends_with(name, ".lock"), is_tmp = ends_with(name, ".lock.tmp");
-    if (!is_lock && !is_tmp)
+    size_t n = strlen(name);
+    int is_tmp = n > 9 && strcmp(name + n - 9, ".lock.tmp") == 0;
+    int is_lock = !is_tmp && n > 5 && strcmp(name + n - 5, ".lock") == 0;
+    size_t base = n - (is_tmp ? 9 : is_lock ? 5 : 0);
+    if ((!is_lock && !is_tmp) || !is_proc_name(name, base))
         return;
-    if (mmvi_proc.ready && strncmp(name, mmvi_proc.name, strlen(mmvi_proc.name)) == 0 &&
-        name[strlen(mmvi_proc.name)] == '.')
+    if (mmvi_proc.ready && strlen(mmvi_proc.name) == base && !memcmp(name, mmvi_proc.name, base))
         return; /* our own */
-    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
+    struct stat st;
+    if (!owned_file(dirfd, name, &st))
         return;
     /* A temporary lock may belong to a process between its open and its flock: only one that
      * has been there a while can be a dead process's. */
-    struct stat st;
-    if (is_tmp && (fstat(fd, &st) < 0 || time(NULL) - st.st_mtime < 60)) {
-        close(fd);
+    if (is_tmp && time(NULL) - st.st_mtime < 60)
         return;
-    }
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return;
     if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
         char folder[64];
-        size_t n = strlen(name) - (is_tmp ? strlen(".lock.tmp") : strlen(".lock"));
-        if (n < sizeof folder) {
-            memcpy(folder, name, n);
-            folder[n] = '\0';
-            remove_folder(dirfd, folder, t);
+        memcpy(folder, name, base);
+        folder[base] = '\0';
+        /* The lock goes only with its folder: a folder someone put a file into keeps its lock,
+         * so that it is never left without one. */
+        if (remove_folder(dirfd, folder, arg) == 0)
             unlinkat(dirfd, name, 0);
-        }
     }
-    close(fd);
+    mmvi_os_close(fd);
 }
 
-int mmvi_reap(const char *dir, uint64_t *files, uint64_t *bytes)
+static void reap_fd(int heap_fd, uint64_t *files, uint64_t *bytes)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
     struct tally t = {0, 0};
-    each_entry(fd, reap_entry, &t);
-    close(fd);
+    each_entry(heap_fd, reap_entry, &t);
     mmvi_stat_add(MMVI_STAT_FILES_REAPED, t.files);
     mmvi_stat_add(MMVI_STAT_BYTES_REAPED, t.bytes);
     if (files)
         *files += t.files;
     if (bytes)
         *bytes += t.bytes;
+}
+
+/* ---- the heap folder ------------------------------------------------------------------------- */
+
+/* dir made absolute (a relative one against the current directory, now) into buf. */
+static int absolute(const char *dir, char *buf, size_t size)
+{
+    if (dir[0] == '/')
+        return fmt(buf, size, "%s%s", dir, "");
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd))
+        return -errno;
+    return fmt(buf, size, "%s/%s", strcmp(cwd, "/") ? cwd : "", dir);
+}
+
+/* Opens D's heap folder: made when `create`, else -ENOENT when missing. It must be a real
+ * folder of ours: a symlink or another user's is refused (-EPERM), whoever owns D. */
+static int open_heap(const char *dir, int create, char *path, size_t size, int *out)
+{
+    char heap[32];
+    snprintf(heap, sizeof heap, HEAP_PREFIX "%u", (unsigned)geteuid());
+    int rc = absolute(dir, path, size);
+    if (rc == 0 && create)
+        rc = mmvi_dir_prepare(path, 0);
+    int dfd = rc < 0 ? -1 : open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rc < 0 || dfd < 0)
+        return rc < 0 ? rc : -errno;
+    if (create && mkdirat(dfd, heap, 0700) < 0 && errno != EEXIST)
+        rc = -errno;
+    int fd = rc < 0 ? -1 : openat(dfd, heap, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (rc == 0 && fd < 0)
+        rc = errno == ELOOP || errno == ENOTDIR ? -EPERM : -errno;
+    mmvi_os_close(dfd);
+    struct stat st;
+    if (rc == 0 && (fstat(fd, &st) < 0 || st.st_uid != geteuid()))
+        rc = -EPERM;
+    if (rc == 0) {
+        size_t n = strlen(path);
+        rc = fmt(path + n, size - n, "/%s%s", heap, "");
+    }
+    if (rc < 0) {
+        if (fd >= 0)
+            mmvi_os_close(fd);
+        return rc;
+    }
+    *out = fd;
+    return 0;
+}
+
+/* Makes the heap descriptor valid again after the program closed or reused its number. */
+static int heap_check(void)
+{
+    if (dirfd_ok(&mmvi_proc.heap))
+        return 0;
+    int fd = open(mmvi_proc.dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0 || st.st_dev != mmvi_proc.heap.dev || st.st_ino != mmvi_proc.heap.ino) {
+        mmvi_os_close(fd); /* another folder took its place: not ours */
+        return -ESTALE;
+    }
+    mmvi_proc.heap.fd = fd_high(fd);
+    return 0;
+}
+
+/* Takes the lock under a temporary name first and renames it into place, so that no other
+ * process can ever see a lock file that is not yet locked (and reap a live folder). */
+static int make_lock(int heap, const char *name)
+{
+    char tmp[64], final[64];
+    fmt(tmp, sizeof tmp, "%s%s", name, ".lock.tmp");
+    fmt(final, sizeof final, "%s%s", name, ".lock");
+    int fd = openat(heap, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0 || renameat(heap, tmp, heap, final) < 0) {
+        int err = -errno;
+        unlinkat(heap, tmp, 0);
+        mmvi_os_close(fd);
+        return err;
+    }
+    return dirfd_set(&mmvi_proc.lock, fd);
+}
+
+/* This process's folder and lock, in the open heap folder. */
+static int make_own(void)
+{
+    int heap = mmvi_proc.heap.fd;
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+        r = (uint32_t)(uintptr_t)&r ^ (uint32_t)getpid() * 2654435761u;
+    snprintf(mmvi_proc.name, sizeof mmvi_proc.name, "%s-%ld-%08x", host_tag(), (long)getpid(), r);
+    int rc = make_lock(heap, mmvi_proc.name);
+    if (rc < 0)
+        return rc;
+    int fd = -1;
+    if (mkdirat(heap, mmvi_proc.name, 0700) < 0 ||
+        (fd = openat(heap, mmvi_proc.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        (rc = dirfd_set(&mmvi_proc.self, fd)) < 0) {
+        rc = rc < 0 ? rc : -errno;
+        unlinkat(heap, mmvi_proc.name, AT_REMOVEDIR);
+        char lock[64];
+        fmt(lock, sizeof lock, "%s%s", mmvi_proc.name, ".lock");
+        unlinkat(heap, lock, 0);
+        dirfd_close(&mmvi_proc.lock);
+        return rc;
+    }
+    mmvi_proc.ready = 1;
+    return 0;
+}
+
+int mmvi_proc_open(const char *dir)
+{
+    int fd, rc = open_heap(dir, 1, mmvi_proc.dir, sizeof mmvi_proc.dir, &fd);
+    if (rc == 0)
+        rc = dirfd_set(&mmvi_proc.heap, fd);
+    if (rc < 0)
+        return rc;
+    reap_fd(mmvi_proc.heap.fd, NULL, NULL);
+    return make_own();
+}
+
+int mmvi_proc_reopen(void)
+{
+    int rc = heap_check();
+    return rc < 0 ? rc : make_own();
+}
+
+void mmvi_proc_close(void)
+{
+    if (!mmvi_proc.ready || heap_check() < 0)
+        return;
+    char lock[64];
+    fmt(lock, sizeof lock, "%s%s", mmvi_proc.name, ".lock");
+    dirfd_close(&mmvi_proc.self);
+    if (unlinkat(mmvi_proc.heap.fd, mmvi_proc.name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+        unlinkat(mmvi_proc.heap.fd, lock, 0);
+    dirfd_close(&mmvi_proc.lock);
+    mmvi_proc.ready = 0;
+}
+
+void mmvi_proc_forget(void)
+{
+    /* The parent still holds its lock through its own descriptor; the copies here go. */
+    dirfd_close(&mmvi_proc.lock);
+    dirfd_close(&mmvi_proc.self);
+    mmvi_proc.ready = 0;
+}
+
+/* Makes sure self and lock are still ours before a file is made or opened in our folder. */
+static int self_check(void)
+{
+    if (!mmvi_proc.ready)
+        return -ENOENT;
+    if (dirfd_ok(&mmvi_proc.self) && dirfd_ok(&mmvi_proc.lock))
+        return 0;
+    /* The program closed (and maybe reused) a descriptor of ours. Reopen by name through the
+     * heap folder, and only what is still the very same folder and lock. */
+    int rc = heap_check();
+    if (rc < 0)
+        return rc;
+    struct mmvi_dirfd *d[2] = {&mmvi_proc.self, &mmvi_proc.lock};
+    for (int i = 0; i < 2; i++) {
+        if (dirfd_ok(d[i]))
+            continue;
+        char name[64];
+        fmt(name, sizeof name, "%s%s", mmvi_proc.name, i ? ".lock" : "");
+        int fd = openat(mmvi_proc.heap.fd, name,
+                        (i ? O_RDWR : O_RDONLY | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0)
+            return -errno;
+        if (fstat(fd, &st) < 0 || st.st_dev != d[i]->dev || st.st_ino != d[i]->ino ||
+            (i && flock(fd, LOCK_EX | LOCK_NB) < 0)) {
+            mmvi_os_close(fd);
+            return -ESTALE;
+        }
+        d[i]->fd = fd_high(fd);
+    }
+    return 0;
+}
+
+int mmvi_proc_openat(const char *file, int flags, mode_t mode)
+{
+    int rc = self_check();
+    if (rc < 0)
+        return rc;
+    int fd = openat(mmvi_proc.self.fd, file, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+    return fd < 0 ? -errno : fd;
+}
+
+int mmvi_proc_unlinkat(const char *file)
+{
+    int rc = self_check();
+    if (rc < 0)
+        return rc;
+    return unlinkat(mmvi_proc.self.fd, file, 0) < 0 ? -errno : 0;
+}
+
+int mmvi_reap(const char *dir, uint64_t *files, uint64_t *bytes)
+{
+    if (!dir) {
+        if (heap_check() < 0)
+            return -ENOENT;
+        reap_fd(mmvi_proc.heap.fd, files, bytes);
+        return 0;
+    }
+    char path[4096];
+    int fd, rc = open_heap(dir, 0, path, sizeof path, &fd);
+    if (rc == -ENOENT) { /* no heap folder: nothing of ours was ever here */
+        struct stat st;
+        return stat(dir, &st) == 0 ? 0 : -errno;
+    }
+    if (rc < 0)
+        return rc;
+    reap_fd(fd, files, bytes);
+    mmvi_os_close(fd);
     return 0;
 }
 
@@ -135,88 +471,6 @@ int mmvi_block_file(const char *proc, const char *uuid, char *buf, size_t size)
 {
     int n = snprintf(buf, size, "%s/%s/%s.seg", mmvi_proc.dir, proc, uuid);
     return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
-static int path2(char *buf, size_t size, const char *dir, const char *name, const char *suffix)
-{
-    int n = snprintf(buf, size, "%s/%s%s", dir, name, suffix);
-    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
-/* Takes the lock under a temporary name first and renames it into place, so that no other
- * process can ever see a lock file that is not yet locked (and reap a live folder). */
-static int make_lock(const char *dir, const char *name)
-{
-    char tmp[4200], final[4200];
-    if (path2(tmp, sizeof tmp, dir, name, ".lock.tmp") < 0 ||
-        path2(final, sizeof final, dir, name, ".lock") < 0)
-        return -ENAMETOOLONG;
-    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0 || rename(tmp, final) < 0) {
-        int err = -errno;
-        unlink(tmp);
-        close(fd);
-        return err;
-    }
-    return fd;
-}
-
-int mmvi_proc_open(const char *dir)
-{
-    int rc = mmvi_dir_prepare(dir, 1);
-    if (rc < 0)
-        return rc;
-    size_t n = strlen(dir);
-    if (n >= sizeof mmvi_proc.dir)
-        return -ENAMETOOLONG;
-    if (dir != mmvi_proc.dir)
-        memcpy(mmvi_proc.dir, dir, n + 1);
-    mmvi_reap(dir, NULL, NULL);
-
-    uint32_t r = 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
-        r = (uint32_t)(uintptr_t)&r ^ (uint32_t)getpid() * 2654435761u;
-    snprintf(mmvi_proc.name, sizeof mmvi_proc.name, "%ld-%08x", (long)getpid(), r);
-    int fd = make_lock(dir, mmvi_proc.name);
-    if (fd < 0)
-        return fd;
-    char folder[4200];
-    path2(folder, sizeof folder, dir, mmvi_proc.name, "");
-    if (mkdir(folder, 0700) < 0) {
-        rc = -errno;
-        path2(folder, sizeof folder, dir, mmvi_proc.name, ".lock");
-        unlink(folder);
-        close(fd);
-        return rc;
-    }
-    mmvi_proc.lock_fd = fd;
-    mmvi_proc.ready = 1;
-    return 0;
-}
-
-void mmvi_proc_close(void)
-{
-    if (!mmvi_proc.ready)
-        return;
-    char path[4200];
-    path2(path, sizeof path, mmvi_proc.dir, mmvi_proc.name, "");
-    rmdir(path);
-    path2(path, sizeof path, mmvi_proc.dir, mmvi_proc.name, ".lock");
-    unlink(path);
-    close(mmvi_proc.lock_fd);
-    mmvi_proc.lock_fd = -1;
-    mmvi_proc.ready = 0;
-}
-
-void mmvi_proc_forget(void)
-{
-    if (mmvi_proc.lock_fd >= 0)
-        close(mmvi_proc.lock_fd); /* the parent still holds the lock through its own copy */
-    mmvi_proc.lock_fd = -1;
-    mmvi_proc.ready = 0;
-    mmvi_proc.incarnation++;
 }
 
 int mmv_clean(const char *dir, uint64_t *files, uint64_t *bytes)

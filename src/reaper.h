@@ -1,40 +1,76 @@
-/* Each process keeps its block files in a folder of its own, "<dir>/<pid>-<random>/", next to a
- * lock file "<dir>/<pid>-<random>.lock" that it holds flock()ed for as long as it lives. A lock
- * that can be taken means its process is dead (the kernel drops flocks of dead processes, so a
- * reused pid fools nothing): its folder can be removed. */
+/* The process folder: where this process keeps its block files, and removing what dead
+ * processes left behind, without ever touching a file that mmvec did not make.
+ *
+ * Layout, inside the segment directory D (MMVEC_DIR or the default):
+ *     D/mmvec-heap-<uid>/                       the heap folder: only mmvec writes here
+ *     D/mmvec-heap-<uid>/<host>-<pid>-<rand>.lock   flock()ed by its process for its whole life
+ *     D/mmvec-heap-<uid>/<host>-<pid>-<rand>/<uuid>.seg   the process's block files
+ * <host> is 8 hex digits naming the machine (a hash of its node name): a folder on a shared
+ * filesystem is only ever reaped from the host that made it, since flock may not cross hosts.
+ * A lock that can be taken means its process is dead (the kernel drops a dead process's flocks,
+ * so a reused pid fools nothing). The reaper matches these exact name patterns, removes only
+ * regular files of ours named <uuid>.seg, and rmdir()s (never recursively): anything else in D
+ * or in the heap folder is left exactly as it was.
+ *
+ * Every operation goes through directory descriptors opened once (kept high, O_CLOEXEC, and
+ * checked by device and inode before use), so a chdir, a relative MMVEC_DIR or a program that
+ * closes or reuses descriptors never makes us work in another folder. */
 #ifndef MMVEC_REAPER_H
 #define MMVEC_REAPER_H
 
 #include "os.h"
 
 #include <stdint.h>
+#include <sys/types.h>
+
+/* A descriptor with the identity it had when we opened it. */
+struct mmvi_dirfd {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+};
 
 struct mmvi_proc {
-    char dir[4096];   /* the segment directory */
-    char name[32];    /* this process's folder in it */
-    int lock_fd;      /* held open (O_CLOEXEC) for the life of the process */
-    uint32_t incarnation; /* grows at each fork in the child: which folder a block's file is in */
-    int ready;
+    char dir[4096];            /* the heap folder, absolute: D/mmvec-heap-<uid> */
+    char name[48];             /* this process's folder in it: <host>-<pid>-<rand> */
+    struct mmvi_dirfd heap;    /* the heap folder */
+    struct mmvi_dirfd self;    /* this process's folder (in a fork child until its handler
+                                  ends: the parent's, to reopen its files) */
+    struct mmvi_dirfd lock;    /* the lock file, flock()ed */
+    int ready;                 /* self and lock are this process's own */
 };
 
 extern struct mmvi_proc mmvi_proc MMVI_HIDDEN;
 
-/* Creates this process's folder in `dir` (created 0700 when missing; refused when it is a
- * symlink or belongs to another user) after removing dead processes' folders there.
- * 0 or a negative errno. Allocates nothing. */
+/* Resolves D (made 0700 when missing; a relative D is taken from the current directory, once),
+ * opens or makes the heap folder in it (refused when it is a symlink or another user's), reaps
+ * dead processes' folders there and makes this process's folder and lock. 0 or a negative
+ * errno. Allocates nothing. */
 MMVI_HIDDEN int mmvi_proc_open(const char *dir);
+
+/* A fork child's first block: its own folder and lock in the heap folder already open. */
+MMVI_HIDDEN int mmvi_proc_reopen(void);
 
 /* Removes this process's folder and lock (its files must already be gone). */
 MMVI_HIDDEN void mmvi_proc_close(void);
 
-/* In a fork child: forgets the parent's folder (closing our copy of its lock), so that the
- * child makes its own at its first block. */
+/* In a fork child, after its handler: drops the parent's folder and lock descriptors, so that
+ * the child makes its own folder at its first block. */
 MMVI_HIDDEN void mmvi_proc_forget(void);
 
-/* Removes the folders of dead processes in dir; adds files and bytes removed. */
+/* openat() in this process's folder (flags as open; O_CLOEXEC|O_NOFOLLOW added), after
+ * checking that the folder descriptor is still ours. Returns the descriptor or a negative
+ * errno. */
+MMVI_HIDDEN int mmvi_proc_openat(const char *file, int flags, mode_t mode);
+
+/* unlinkat() in this process's folder. 0 or a negative errno. */
+MMVI_HIDDEN int mmvi_proc_unlinkat(const char *file);
+
+/* Removes the folders of dead processes in the heap folder of segment directory `dir` (or, with
+ * dir NULL, in the one already open); adds the .seg files and bytes removed. */
 MMVI_HIDDEN int mmvi_reap(const char *dir, uint64_t *files, uint64_t *bytes);
 
-/* "<dir>/<proc>/<uuid>.seg" into buf. */
+/* "<heap folder>/<proc>/<uuid>.seg" into buf. */
 MMVI_HIDDEN int mmvi_block_file(const char *proc, const char *uuid, char *buf, size_t size);
 
 #endif

@@ -12,8 +12,6 @@
 
 #define RESERVE_ALIGN ((size_t)1 << 30) /* so that alignments up to 1 GiB are cheap to find */
 
-uintptr_t mmvi_reserve_base;
-size_t mmvi_reserve_size;
 
 static struct mmvi_block **owners; /* one per granule */
 static uint64_t *used;             /* bitmap: granule taken */
@@ -46,7 +44,7 @@ static uintptr_t reserve(size_t *bytes)
 
 int mmvi_registry_init(size_t bytes)
 {
-    if (mmvi_reserve_size)
+    if (mmvi_route.reserve_size)
         return 0;
     bytes &= ~(RESERVE_ALIGN - 1);
     if (bytes < RESERVE_ALIGN)
@@ -62,15 +60,15 @@ int mmvi_registry_init(size_t bytes)
         return -ENOMEM;
     }
     ngranules = n;
-    __atomic_store_n(&mmvi_reserve_base, base, __ATOMIC_RELAXED);
+    __atomic_store_n(&mmvi_route.reserve_base, base, __ATOMIC_RELAXED);
     /* Published last: once the size is non-zero, the range check may say "mine". */
-    __atomic_store_n(&mmvi_reserve_size, bytes, __ATOMIC_RELEASE);
+    __atomic_store_n(&mmvi_route.reserve_size, bytes, __ATOMIC_RELEASE);
     return 0;
 }
 
 static size_t granule_of(uintptr_t addr)
 {
-    return (addr - mmvi_reserve_base) >> MMVI_GRANULE_SHIFT;
+    return (addr - mmvi_route.reserve_base) >> MMVI_GRANULE_SHIFT;
 }
 
 struct mmvi_block *mmvi_registry_owner(const void *p)
@@ -136,7 +134,7 @@ static size_t search(size_t from, size_t end, size_t n, size_t step)
 uintptr_t mmvi_space_take(size_t span, size_t align)
 {
     size_t n = span >> MMVI_GRANULE_SHIFT;
-    if (n == 0 || n > ngranules || align > mmvi_reserve_size)
+    if (n == 0 || n > ngranules || align > mmvi_route.reserve_size)
         return 0;
     /* The base is aligned to RESERVE_ALIGN and granules to MMVI_GRANULE, so an alignment is a
      * stride in granules (alignments beyond RESERVE_ALIGN are handled by the same arithmetic,
@@ -147,7 +145,7 @@ uintptr_t mmvi_space_take(size_t span, size_t align)
         g = search(0, ngranules, n, step);
     if (g == SIZE_MAX)
         return 0;
-    uintptr_t addr = mmvi_reserve_base + (g << MMVI_GRANULE_SHIFT);
+    uintptr_t addr = mmvi_route.reserve_base + (g << MMVI_GRANULE_SHIFT);
     if (addr & (align - 1))
         return 0; /* an alignment larger than the reserve's own */
     mark(g, n, 1);

@@ -15,14 +15,23 @@
 #define MMVI_GRANULE_SHIFT 20
 #define MMVI_GRANULE ((size_t)1 << MMVI_GRANULE_SHIFT)
 
-/* Set once by mmvi_registry_init; zero before, so nothing is in range. */
-extern uintptr_t mmvi_reserve_base MMVI_HIDDEN;
-extern size_t mmvi_reserve_size MMVI_HIDDEN;
+/* What every malloc and free reads, written once at start: a cache line of its own, so that
+ * nothing the large path writes (the heap lock, the space cursor, the counters) ever
+ * invalidates it in the other threads' caches. */
+struct mmvi_route {
+    size_t min;             /* requests below go straight to jemalloc: 0 until the options are
+                               read (the first request of any size takes the slow path once);
+                               SIZE_MAX when large blocks are off */
+    uintptr_t reserve_base; /* the reserved range (mmvi_registry_init); zero before, so nothing */
+    size_t reserve_size;    /*   is in range */
+} __attribute__((aligned(64)));
+
+extern struct mmvi_route mmvi_route MMVI_HIDDEN;
 
 static inline int mmvi_in_reserve(const void *p)
 {
-    return (uintptr_t)p - __atomic_load_n(&mmvi_reserve_base, __ATOMIC_RELAXED) <
-           __atomic_load_n(&mmvi_reserve_size, __ATOMIC_RELAXED);
+    return (uintptr_t)p - __atomic_load_n(&mmvi_route.reserve_base, __ATOMIC_RELAXED) <
+           __atomic_load_n(&mmvi_route.reserve_size, __ATOMIC_RELAXED);
 }
 
 /* A granule whose space was lost to a foreign mapping (see registry.c): never ours again. */

@@ -9,6 +9,7 @@
 #define MMVEC_SMALL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 void *mmvi_je_malloc(size_t n);
 void *mmvi_je_calloc(size_t n, size_t size);
@@ -17,5 +18,10 @@ void mmvi_je_free(void *p);
 void mmvi_je_sdallocx(void *p, size_t size, int flags);
 int mmvi_je_posix_memalign(void **out, size_t align, size_t n);
 size_t mmvi_je_malloc_usable_size(const void *p);
+
+/* jemalloc's view of its configuration (small.c). */
+char *mmvi_je_conf_getenv(const char *name) __attribute__((visibility("hidden")));
+ssize_t mmvi_je_conf_readlink(const char *path, char *buf, size_t size)
+    __attribute__((visibility("hidden")));
 
 #endif

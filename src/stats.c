@@ -66,7 +66,8 @@ void mmv_stats_print(int fd)
                      "  early writebacks   %12llu\n"
                      "  files reaped       %12llu   (%llu B)\n"
                      "  segments mapped    %12llu   bytes %llu, peak %llu\n"
-                     "  failures           fallocate %llu, ftruncate %llu, map %llu, unmap %llu\n",
+                     "  failures           fallocate %llu, ftruncate %llu, map %llu, unmap %llu\n"
+                     "  sparse files       %12llu   (no fallocate on the filesystem)\n",
                      (long)getpid(), (unsigned long long)s.blocks_made,
                      (unsigned long long)s.cache_hits, (unsigned long long)s.blocks_live,
                      (unsigned long long)s.largest_block, (unsigned long long)s.block_bytes_live,
@@ -80,7 +81,9 @@ void mmv_stats_print(int fd)
                      (unsigned long long)s.bytes_reaped, (unsigned long long)s.active_segments,
                      (unsigned long long)s.bytes_mapped, (unsigned long long)s.bytes_mapped_peak,
                      (unsigned long long)s.fallocate_failed, (unsigned long long)s.ftruncate_failed,
-                     (unsigned long long)s.map_failed, (unsigned long long)s.unmap_failed);
+                     (unsigned long long)s.map_failed, (unsigned long long)s.unmap_failed,
+                     (unsigned long long)__atomic_load_n(&mmvi_stat_table[MMVI_STAT_SPARSE_FILES],
+                                                         __ATOMIC_RELAXED));
     if (n > 0) {
         size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
         ssize_t w = write(fd, buf, len);

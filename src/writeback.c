@@ -65,12 +65,3 @@ void mmvi_writeback_fd(int fd, size_t len)
     if (sync_file_range(fd, 0, (off_t)len, SYNC_FILE_RANGE_WRITE) == 0)
         mmvi_stat_inc(MMVI_STAT_WRITEBACKS);
 }
-
-void mmvi_writeback_path(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return; /* freed meanwhile: nothing to write */
-    mmvi_writeback_fd(fd, 0);
-    close(fd);
-}

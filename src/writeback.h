@@ -27,8 +27,7 @@ MMVI_HIDDEN int mmvi_memory_tight(size_t extra);
 /* Should finished blocks be written back early (MMVEC_WRITEBACK: on, or auto and tight)? */
 MMVI_HIDDEN int mmvi_writeback_wanted(void);
 
-/* Starts writeback of the first `len` bytes (0: all) of an open file / of the file at path. */
+/* Starts writeback of the first `len` bytes (0: all) of an open file. */
 MMVI_HIDDEN void mmvi_writeback_fd(int fd, size_t len);
-MMVI_HIDDEN void mmvi_writeback_path(const char *path);
 
 #endif

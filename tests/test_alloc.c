@@ -163,10 +163,12 @@ Test(alloc, routes_by_threshold_and_backs_large_blocks_with_0600_files)
         cr_assert(S_ISREG(st.st_mode));
         cr_assert_eq(st.st_mode & 07777, 0600, "mode %o", st.st_mode & 07777);
         cr_assert_geq((size_t)st.st_size, sizes[i]);
-        /* <segdir>/<pid>-<hex>/<uuid>.seg */
-        char want[160];
-        snprintf(want, sizeof want, "%s/%ld-", segdir, (long)getpid());
+        /* <segdir>/mmvec-heap-<uid>/<host>-<pid>-<hex>/<uuid>.seg */
+        char want[700], pid[32];
+        snprintf(want, sizeof want, "%s/", tu_heap_dir(segdir));
+        snprintf(pid, sizeof pid, "-%ld-", (long)getpid());
         cr_assert_eq(strncmp(path, want, strlen(want)), 0, "%s not under %s", path, want);
+        cr_assert(strstr(path + strlen(want), pid) == path + strlen(want) + 8, "%s: pid", path);
         tu_fill(blocks[i], sizes[i], 1);
         cr_assert_eq(first_bad(blocks[i], sizes[i], 1), SIZE_MAX);
     }
@@ -656,7 +658,7 @@ Test(alloc, stats_table_at_exit_and_files_removed_at_exit)
     }
     cr_assert_eq(paths, 3);
     int left = 0;
-    DIR *d = opendir(segdir);
+    DIR *d = opendir(tu_heap_dir(segdir));
     for (struct dirent *e; d && (e = readdir(d));)
         left += e->d_name[0] != '.';
     if (d)

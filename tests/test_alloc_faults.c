@@ -253,12 +253,14 @@ Test(faults, dir_that_is_a_regular_file_falls_back)
     cr_assert(S_ISREG(st.st_mode) && st.st_size == 0, "the file is left alone");
 }
 
-/* MMVEC_DIR is a symlink to a good directory of ours: refused all the same. */
+/* The heap folder in MMVEC_DIR is a symlink to a good directory of ours: refused all the same
+ * (someone else may have made it). MMVEC_DIR itself may be a symlink: the user named it. */
 static void dir_symlink(char *target, size_t size)
 {
     snprintf(target, size, "%s/real", tmp);
     cr_assert_eq(mkdir(target, 0700), 0);
-    cr_assert_eq(symlink(target, segdir), 0);
+    cr_assert_eq(mkdir(segdir, 0700), 0);
+    cr_assert_eq(symlink(target, tu_heap_dir(segdir)), 0);
 }
 
 Test(faults, dir_symlink_is_refused)
@@ -281,12 +283,14 @@ Test(faults, dir_symlink_strict_gives_enomem)
     expect_strict_enomem();
 }
 
+/* The heap folder belongs to another user (MMVEC_DIR itself may: /tmp is root's). */
 static bool dir_of_another_user(void)
 {
     if (geteuid() != 0)
         return false;
     cr_assert_eq(mkdir(segdir, 0700), 0);
-    cr_assert_eq(chown(segdir, 65534, 65534), 0);
+    cr_assert_eq(mkdir(tu_heap_dir(segdir), 0700), 0);
+    cr_assert_eq(chown(tu_heap_dir(segdir), 65534, 65534), 0);
     return true;
 }
 
@@ -733,7 +737,7 @@ static int child_bad_fork(void)
     if (p[0] != 'P' || p[2 * M - 1] != 'P')
         return 1; /* shared */
     int folders = 0;
-    DIR *d = opendir(segdir);
+    DIR *d = opendir(tu_heap_dir(segdir));
     for (struct dirent *e; d && (e = readdir(d));)
         folders += e->d_type == DT_DIR && e->d_name[0] != '.';
     closedir(d);
@@ -858,12 +862,12 @@ static void expect_files(const struct helper *h, bool there)
 /* Every entry of the segment directory belongs to one of the processes `pids`. */
 static void expect_only(const pid_t *pids, int n)
 {
-    DIR *d = opendir(segdir);
+    DIR *d = opendir(tu_heap_dir(segdir));
     cr_assert_not_null(d);
     for (struct dirent *e; (e = readdir(d));) {
         if (e->d_name[0] == '.')
             continue;
-        long pid = strtol(e->d_name, NULL, 10);
+        long pid = strtol(e->d_name + 9, NULL, 10); /* <host>-<pid>-<random> */
         bool known = false;
         for (int i = 0; i < n; i++)
             known |= pid == pids[i];

@@ -230,9 +230,11 @@ Test(fork, private_child_allocates_in_its_own_folder)
     pipes();
     pid_t pid = spawn(child_allocates, NULL);
     cr_assert_gt(read(fd_to_parent[0], theirs, sizeof theirs - 1), 0);
-    /* <segdir>/<pid>-<hex>/<uuid>.seg: the child's folder is named after the child. */
-    char want[256];
-    snprintf(want, sizeof want, "%s/%ld-", segdir, (long)pid);
+    /* <heap>/<host>-<pid>-<hex>/<uuid>.seg: the child's folder is named after the child. */
+    char want[700];
+    snprintf(want, sizeof want, "%s/", tu_heap_dir(segdir));
+    size_t at = strlen(want) + 9; /* past "<host>-" */
+    snprintf(want + at - 9, sizeof want - (at - 9), "%.8s-%ld-", theirs + at - 9, (long)pid);
     cr_assert_eq(strncmp(theirs, want, strlen(want)), 0, "child's block %s not under %s", theirs,
                  want);
     cr_assert(file_all(theirs, 'Q', SIZE));
@@ -544,5 +546,6 @@ Test(fork, workers_ending_with_exit_underscore_leave_nothing_after_the_program)
     waitpid(pid, &status, 0);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "program: status %d", status);
     cr_assert_eq(tu_count_segs(segdir), 0, "segment files left after the program's exit");
-    cr_assert_eq(tu_count_entries(segdir), 0, "folders or lock files left after the program's exit");
+    cr_assert_eq(tu_count_entries(tu_heap_dir(segdir)), 0,
+                 "folders or lock files left after the program's exit");
 }

@@ -1,5 +1,5 @@
 /* Namers (the seed's SegmentBuilder): uuid-v4 names, the default directory and its order
- * ($MMVEC_DIR, $XDG_CACHE_HOME/mmvec, $HOME/.cache/mmvec, /var/tmp/mmvec) created 0700, a
+ * ($MMVEC_DIR, $XDG_CACHE_HOME/mmvec, $HOME/.cache/mmvec, /var/tmp/mmvec-<uid>) created 0700, a
  * caller's directory (with_path), and a custom namer plugged into vectors. */
 #define _GNU_SOURCE
 #include <mmvec.h>
@@ -100,7 +100,9 @@ Test(namer, default_dir_last_resort_is_var_tmp)
     char buf[4096];
     setenv("XDG_CACHE_HOME", "relative/ignored", 1);
     cr_assert_eq(mmv_default_dir(buf, sizeof buf), 0);
-    cr_assert_str_eq(buf, "/var/tmp/mmvec");
+    char want[64];
+    snprintf(want, sizeof want, "/var/tmp/mmvec-%u", (unsigned)geteuid());
+    cr_assert_str_eq(buf, want, "one per user");
     struct stat st;
     cr_assert_eq(stat(buf, &st), 0);
     cr_assert(S_ISDIR(st.st_mode));

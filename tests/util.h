@@ -52,6 +52,19 @@ extern char **environ;
         cr_skip_test("%s", tu_why_);                                                         \
     } while (0)
 
+/* ---- where mmvec keeps its files ---------------------------------------------------------- */
+
+/* The heap folder mmvec makes in segment directory dir: "<dir>/mmvec-heap-<euid>" (src/reaper.h).
+ * Each process folder in it is "<host>-<pid>-<random>", next to its "<...>.lock". */
+TU_UNUSED static const char *tu_heap_dir(const char *dir)
+{
+    static char bufs[8][600];
+    static int next;
+    char *b = bufs[next++ % 8];
+    snprintf(b, sizeof bufs[0], "%s/mmvec-heap-%u", dir, (unsigned)geteuid());
+    return b;
+}
+
 /* ---- temp directories ---------------------------------------------------------------------- */
 
 /* mkdtemp of `tmpl` ("/tmp/name-XXXXXX") into buf; the test fails when it cannot. */

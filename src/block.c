@@ -1,0 +1,391 @@
+/* The life of one block: made, grown, shrunk, written back, what it becomes in a fork child,
+ * unlinked, unmapped, forgotten. The callers in alloc.c and fork.c decide when; the functions
+ * here take the heap lock only where the registry or a mapping must change atomically with
+ * respect to a fork. */
+#define _GNU_SOURCE
+#include "block_ops.h"
+
+#include "heap.h"
+#include "log.h"
+#include "namer.h"
+#include "options.h"
+#include "reaper.h"
+#include "registry.h"
+#include "small.h"
+#include "stats_internal.h"
+#include "writeback.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static void file_name(const struct mmvi_block *b, char name[48])
+{
+    snprintf(name, 48, "%s.seg", b->uuid);
+}
+
+int mmvi_block_path_of(const struct mmvi_block *b, char *buf, size_t size)
+{
+    return mmvi_block_file(b->proc, b->uuid, buf, size);
+}
+
+/* Our own file of b, opened in our folder. A descriptor or a negative errno. */
+static int open_own(const struct mmvi_block *b, int flags)
+{
+    char name[48];
+    if (b->backing != MMVI_BACK_FILE || b->unlinked)
+        return -ENOENT;
+    file_name(b, name);
+    return mmvi_proc_openat(name, flags, 0);
+}
+
+/* A new file of `size` bytes in our folder, mapped shared at b->addr. */
+static int make_file(struct mmvi_block *b, size_t size)
+{
+    char name[48];
+    memcpy(b->proc, mmvi_proc.name, sizeof b->proc);
+    mmvi_uuid_text(b->uuid);
+    file_name(b, name);
+    int fd = mmvi_proc_openat(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return fd;
+    int rc = mmvi_os_resize(fd, 0, size);
+    void *p;
+    if (rc == 0)
+        rc = mmvi_os_map(fd, 0, size, (void *)b->addr, 0, &p);
+    mmvi_os_close(fd);
+    if (rc < 0) {
+        mmvi_proc_unlinkat(name);
+        return rc;
+    }
+    b->backing = MMVI_BACK_FILE;
+    b->file_size = size;
+    b->unlinked = 0;
+    if (mmvi_opt.unlink_files) {
+        mmvi_proc_unlinkat(name);
+        b->unlinked = 1;
+    }
+    return 0;
+}
+
+int mmvi_block_make(struct mmvi_block *b)
+{
+    int rc = make_file(b, b->size);
+    if (rc < 0) {
+        /* A failed MAP_FIXED may have left a hole: fill it (or mark it lost) before reuse. */
+        if (mmvi_space_refill(b->addr, b->size)) {
+            pthread_mutex_lock(&mmvi_heap.lock);
+            mmvi_space_lose(b->addr, b->span);
+            pthread_mutex_unlock(&mmvi_heap.lock);
+            b->span = 0; /* so that forgetting b gives nothing back */
+        }
+        return rc;
+    }
+    if (mmvi_opt.advice == MADV_RANDOM)
+        mmvi_os_advise((void *)b->addr, b->size, MADV_RANDOM);
+    mmvi_stat_mapped(1, (int64_t)b->size);
+    return 0;
+}
+
+void mmvi_block_unlink(struct mmvi_block *b)
+{
+    char name[48];
+    if (b->backing != MMVI_BACK_FILE || b->unlinked)
+        return;
+    file_name(b, name);
+    mmvi_proc_unlinkat(name);
+    b->unlinked = 1;
+}
+
+void mmvi_block_unmap(struct mmvi_block *b)
+{
+    /* One mmap over the whole span drops the pages and restores the reservation at once. */
+    if (mmvi_space_unmap(b->addr, b->span) < 0)
+        mmvi_stat_inc(MMVI_STAT_UNMAP_FAILED);
+    mmvi_stat_mapped(-1, -(int64_t)b->size);
+}
+
+void mmvi_block_forget(struct mmvi_block *b)
+{
+    if (b->state) { /* published: in the list and the table */
+        if (b->prev)
+            b->prev->next = b->next;
+        else
+            mmvi_heap.blocks = b->next;
+        if (b->next)
+            b->next->prev = b->prev;
+    }
+    mmvi_registry_set(b->addr, b->span, NULL);
+    mmvi_space_give(b->addr, b->span);
+    mmvi_je_free(b);
+}
+
+int mmvi_block_can_resize(const struct mmvi_block *b)
+{
+    return b->backing == MMVI_BACK_FILE && !b->unlinked;
+}
+
+int mmvi_block_cacheable(const struct mmvi_block *b)
+{
+    return b->fork_epoch == mmvi_heap.fork_epoch && mmvi_block_can_resize(b);
+}
+
+void mmvi_block_writeback(const struct mmvi_block *b, size_t len)
+{
+    int fd = open_own(b, O_RDONLY);
+    if (fd < 0)
+        return; /* freed meanwhile: nothing to write */
+    mmvi_writeback_fd(fd, len);
+    mmvi_os_close(fd);
+}
+
+/* ---- shrink and grow --------------------------------------------------------------------------- */
+
+/* A file may be cut only while no fork child can map it: past the new end its pages would
+ * SIGBUS in the child. */
+static int may_cut(const struct mmvi_block *b)
+{
+    return mmvi_block_cacheable(b);
+}
+
+int mmvi_block_shrink(struct mmvi_block *b, size_t size)
+{
+    size_t span = mmvi_granule_round(size);
+    pthread_mutex_lock(&mmvi_heap.lock);
+    int cut = may_cut(b);
+    mmvi_space_unmap(b->addr + size, b->size - size);
+    if (span < b->span) {
+        mmvi_registry_set(b->addr + span, b->span - span, NULL);
+        mmvi_space_give(b->addr + span, b->span - span);
+        b->span = span;
+    }
+    mmvi_stat_mapped(0, -(int64_t)(b->size - size));
+    b->size = size;
+    pthread_mutex_unlock(&mmvi_heap.lock);
+    int fd = cut ? open_own(b, O_RDWR) : -1;
+    if (fd >= 0) { /* gives the disk space back; harmless if it fails */
+        if (ftruncate(fd, (off_t)size) == 0)
+            b->file_size = size;
+        mmvi_os_close(fd);
+    }
+    return 0;
+}
+
+/* Under the lock: the granules [addr, addr+span) that b leaves behind when it moves. */
+static void vacate(uintptr_t addr, size_t span, int taken)
+{
+    mmvi_registry_set(addr, span, NULL);
+    if (taken)
+        mmvi_space_lose(addr, span);
+    else
+        mmvi_space_give(addr, span);
+}
+
+/* Extends b's mapping where it stands to `size` bytes (the file is already that long), inside
+ * its span. mremap can only grow a mapping into unmapped space, so the reservation after it is
+ * dropped first; mapping the tail on its own instead would leave two mappings that never merge
+ * (the file is opened twice) and that mremap could not move later. Returns 0, or -ENOMEM with
+ * *taken set when another thread's mmap took the hole in that instant (b must then move away
+ * and its whole span be given up). */
+static int grow_in_place(struct mmvi_block *b, size_t size, int *taken)
+{
+    munmap((void *)(b->addr + b->size), size - b->size);
+    if (mmvi_os_remap_in_place((void *)b->addr, b->size, size) == 0)
+        return 0;
+    *taken = mmvi_space_refill(b->addr + b->size, size - b->size);
+    return -ENOMEM;
+}
+
+/* Under the lock: moves b's mapping, grown to `size`, to new space (mremap moves page tables:
+ * no data are copied). */
+static int move_grown(struct mmvi_block *b, size_t size, size_t span, int taken)
+{
+    uintptr_t to = mmvi_space_take(span, b->align);
+    void *q;
+    int rc = to ? mmvi_os_remap((void *)b->addr, b->size, size, (void *)to, &q) : -ENOMEM;
+    if (rc == 0) {
+        taken |= mmvi_space_refill(b->addr, b->size);
+        vacate(b->addr, b->span, taken);
+        mmvi_registry_set(to, span, b);
+        b->addr = to;
+        b->span = span;
+        mmvi_stat_inc(MMVI_STAT_REALLOC_MOVED);
+        return 0;
+    }
+    if (to)
+        mmvi_space_give(to, span);
+    if (taken) { /* stuck next to a stranger: keep only what b still maps */
+        size_t keep = mmvi_granule_round(b->size);
+        mmvi_space_lose(b->addr + keep, b->span - keep);
+        b->span = keep;
+    }
+    return rc;
+}
+
+/* Under the lock: b's mapping, its file already long enough, grown to `size`: in place when the
+ * granules after it are free, else moved. */
+static int map_grown(struct mmvi_block *b, size_t size)
+{
+    size_t span = mmvi_granule_round(size);
+    int taken = 0, rc = -ENOMEM;
+    if (span <= b->span || mmvi_space_extend(b->addr, b->span, span) == 0) {
+        if (span > b->span) {
+            mmvi_registry_set(b->addr + b->span, span - b->span, b);
+            b->span = span;
+        }
+        rc = grow_in_place(b, size, &taken);
+        if (rc == 0)
+            mmvi_stat_inc(MMVI_STAT_REALLOC_IN_PLACE);
+    }
+    if (rc < 0)
+        rc = move_grown(b, size, span, taken);
+    if (rc == 0) {
+        mmvi_stat_mapped(0, (int64_t)(size - b->size));
+        b->size = size;
+    }
+    return rc;
+}
+
+int mmvi_block_grow(struct mmvi_block *b, size_t size)
+{
+    int fd = open_own(b, O_RDWR);
+    if (fd < 0)
+        return fd;
+    size_t old_file = b->file_size;
+    int rc = size > old_file ? mmvi_os_resize(fd, old_file, size) : 0;
+    if (rc == 0 && size > old_file)
+        b->file_size = size;
+    if (rc == 0 && mmvi_writeback_wanted())
+        mmvi_writeback_fd(fd, b->size); /* the part written so far */
+    if (rc == 0) {
+        /* The mapping changes under the lock, so that a fork never sees a block half grown. */
+        pthread_mutex_lock(&mmvi_heap.lock);
+        rc = map_grown(b, size);
+        int cut = rc < 0 && size > old_file && may_cut(b);
+        pthread_mutex_unlock(&mmvi_heap.lock);
+        if (cut && ftruncate(fd, (off_t)old_file) == 0) /* harmless if it fails */
+            b->file_size = old_file;
+    }
+    mmvi_os_close(fd);
+    return rc;
+}
+
+/* ---- fork ------------------------------------------------------------------------------------ */
+
+/* Maps fd over b, copy-on-write. */
+static int map_private(struct mmvi_block *b, int fd)
+{
+    void *p;
+    int rc = mmvi_os_map(fd, 0, b->size, (void *)b->addr, 1, &p);
+    mmvi_os_close(fd);
+    if (rc == 0)
+        b->backing = MMVI_BACK_COW;
+    return rc;
+}
+
+/* The parent's file of b, which the child can still reach: by name in the parent's folder (its
+ * descriptor is inherited), else through the mapping itself (/proc/self/map_files, for a file
+ * already unlinked; needs CAP_SYS_ADMIN). */
+static int open_inherited(const struct mmvi_block *b)
+{
+    int fd = open_own(b, O_RDONLY);
+    if (fd >= 0)
+        return fd;
+    char path[80];
+    snprintf(path, sizeof path, "/proc/self/map_files/%lx-%lx", (unsigned long)b->addr,
+             (unsigned long)(b->addr + b->size));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+/* Copies b's pages into anonymous memory and puts that in its place, in one step (mremap
+ * replaces the mapping atomically). */
+static int copy_to_anon(struct mmvi_block *b)
+{
+    void *q = mmap(NULL, b->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (q == MAP_FAILED)
+        return -errno;
+    memcpy(q, (void *)b->addr, b->size);
+    void *r;
+    int rc = mmvi_os_remap(q, b->size, b->size, (void *)b->addr, &r);
+    if (rc < 0) {
+        munmap(q, b->size);
+        return rc;
+    }
+    b->backing = MMVI_BACK_ANON;
+    return 0;
+}
+
+/* Copies b into a new file of the child's own and maps that in its place. */
+static int copy_to_own_file(struct mmvi_block *b)
+{
+    if (!mmvi_proc.ready && mmvi_proc_reopen() < 0)
+        return -EIO;
+    struct mmvi_block copy = *b;
+    char name[48];
+    memcpy(copy.proc, mmvi_proc.name, sizeof copy.proc);
+    mmvi_uuid_text(copy.uuid);
+    file_name(&copy, name);
+    int fd = mmvi_proc_openat(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return fd;
+    int rc = mmvi_os_resize(fd, 0, b->size);
+    if (rc == 0)
+        rc = mmvi_os_pwrite_all(fd, (void *)b->addr, b->size, 0);
+    void *p;
+    if (rc == 0)
+        rc = mmvi_os_map(fd, 0, b->size, (void *)b->addr, 0, &p);
+    mmvi_os_close(fd);
+    if (rc < 0) {
+        mmvi_proc_unlinkat(name);
+        return rc;
+    }
+    memcpy(b->proc, copy.proc, sizeof b->proc);
+    memcpy(b->uuid, copy.uuid, sizeof b->uuid);
+    b->backing = MMVI_BACK_FILE;
+    b->file_size = b->size;
+    b->unlinked = 0;
+    if (mmvi_opt.unlink_files) {
+        mmvi_proc_unlinkat(name);
+        b->unlinked = 1;
+    }
+    return 0;
+}
+
+/* The last resort: the block is made inaccessible rather than left shared with the parent. */
+static void seal(struct mmvi_block *b)
+{
+    mmap((void *)b->addr, b->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+         -1, 0);
+    b->backing = MMVI_BACK_ANON;
+}
+
+int mmvi_block_fork_remap(struct mmvi_block *b)
+{
+    if (b->backing != MMVI_BACK_FILE)
+        return 0; /* private already (the kernel's copy-on-write is exactly our memory), or
+                     MMVEC_FORK=shared */
+    if (mmvi_opt.fork_mode == MMVI_FORK_SHARED) {
+        b->backing = MMVI_BACK_PEER;
+        return 0;
+    }
+    if (mmvi_opt.fork_mode != MMVI_FORK_PRIVATE)
+        return -EAGAIN;
+    int fd = open_inherited(b);
+    return fd < 0 ? fd : map_private(b, fd);
+}
+
+int mmvi_block_fork_copy(struct mmvi_block *b)
+{
+    if (b->backing != MMVI_BACK_FILE)
+        return 0;
+    int rc = mmvi_opt.fork_mode == MMVI_FORK_COPY ? copy_to_own_file(b) : -EAGAIN;
+    if (rc < 0)
+        rc = copy_to_anon(b);
+    if (rc < 0)
+        seal(b);
+    return rc;
+}

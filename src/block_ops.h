@@ -1,0 +1,56 @@
+/* Operations on one block (block.c). None takes a lock unless it says so; the caller owns b
+ * (it is the block being allocated, freed or reallocated) or holds the heap lock. */
+#ifndef MMVEC_BLOCK_OPS_H
+#define MMVEC_BLOCK_OPS_H
+
+#include "block.h"
+#include "os.h"
+
+#include <stddef.h>
+
+/* The path of b's file into buf (for mmv_block_path and the log). */
+MMVI_HIDDEN int mmvi_block_path_of(const struct mmvi_block *b, char *buf, size_t size);
+
+/* Creates b's file (b->uuid, b->proc set here) of b->size bytes in our folder and maps it at
+ * b->addr. 0 or a negative errno; on failure nothing is left behind. Takes the lock only to
+ * give up space a stranger took. */
+MMVI_HIDDEN int mmvi_block_make(struct mmvi_block *b);
+
+/* Unlinks b's file when it is ours and still there. */
+MMVI_HIDDEN void mmvi_block_unlink(struct mmvi_block *b);
+
+/* Unmaps b (its space becomes reserve again) without touching the file. */
+MMVI_HIDDEN void mmvi_block_unmap(struct mmvi_block *b);
+
+/* Under the lock: takes b out of the list and the registry, gives back its space, frees the
+ * record. */
+MMVI_HIDDEN void mmvi_block_forget(struct mmvi_block *b);
+
+/* Is b's file ours to grow and cut (our own, still linked)? */
+MMVI_HIDDEN int mmvi_block_can_resize(const struct mmvi_block *b);
+
+/* Under the lock: may b be recycled, or its file cut? Not when a fork child may map it. */
+MMVI_HIDDEN int mmvi_block_cacheable(const struct mmvi_block *b);
+
+/* Starts writing back the first len bytes of b's file (0: all), asynchronously. */
+MMVI_HIDDEN void mmvi_block_writeback(const struct mmvi_block *b, size_t len);
+
+/* Gives back the tail of b beyond size (takes the lock). The file is cut too unless a fork child
+ * may map it. */
+MMVI_HIDDEN int mmvi_block_shrink(struct mmvi_block *b, size_t size);
+
+/* Grows b to size bytes (takes the lock for the mapping): the file first, never cut below what
+ * it had when that fails. 0 or a negative errno (b unchanged). */
+MMVI_HIDDEN int mmvi_block_grow(struct mmvi_block *b, size_t size);
+
+/* In a fork child, under the lock, while the parent's folder is still reachable: a block of
+ * the parent's own file is mapped again copy-on-write (MMVEC_FORK=private) or marked the
+ * parent's (shared). 0, or a negative errno when it is still the parent's shared mapping
+ * (then mmvi_block_fork_copy must separate it). */
+MMVI_HIDDEN int mmvi_block_fork_remap(struct mmvi_block *b);
+
+/* Then, for what is still shared: a copy into a file of the child's own (copy), else into
+ * anonymous memory; as a last resort the block is made inaccessible. Never left shared. */
+MMVI_HIDDEN int mmvi_block_fork_copy(struct mmvi_block *b);
+
+#endif

@@ -1,0 +1,123 @@
+/* What blocks become at fork (MMVEC_FORK). The handlers hold the heap lock across fork (taken
+ * before jemalloc's: see alloc.c's route_init), so the child finds every record consistent; what
+ * happens to each block is block.c's (mmvi_block_fork_remap, mmvi_block_fork_copy).
+ *
+ * Only a block backed by our own file is shared with the child by the kernel; anonymous and
+ * copy-on-write blocks (inherited ones among them, at any depth) are already private, and the
+ * kernel's own copy-on-write gives the child exactly our memory.
+ *  - private (default): the child maps each of our files again MAP_PRIVATE. Its writes never
+ *    reach us. Not guaranteed: pages the child has not touched yet still show the file, so our
+ *    later writes to them can show in the child (docs/interposer.md).
+ *  - copy: the child copies each of our files into a file of its own, while we wait.
+ *  - shared: nothing changes: both see each other's writes.
+ * A block that cannot be separated so (its file unreachable, the disk full) is copied into
+ * anonymous memory in the child; if even that fails it is made inaccessible there: no mode but
+ * shared ever leaves a child writing into our memory. The child never deletes our files, drops
+ * our cached blocks, and we never recycle or cut a block that existed at a fork. */
+#define _GNU_SOURCE
+#include "block_ops.h"
+#include "cache.h"
+#include "heap.h"
+#include "log.h"
+#include "options.h"
+#include "reaper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+
+/* While the child separates its blocks by copying them, we wait: our forking thread at least
+ * writes nothing meanwhile. */
+static int copy_pipe[2] = {-1, -1};
+static int cancel_state;
+
+/* Does the child have to copy (rather than remap) some block? */
+static int child_will_copy(void)
+{
+    if (mmvi_opt.fork_mode == MMVI_FORK_COPY)
+        return 1;
+    for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
+        if (b->backing == MMVI_BACK_FILE && b->unlinked && mmvi_opt.fork_mode == MMVI_FORK_PRIVATE)
+            return 1;
+    return 0;
+}
+
+static void prepare(void)
+{
+    int cs = mmvi_nocancel_begin();
+    pthread_mutex_lock(&mmvi_heap.lock);
+    cancel_state = cs;
+    if (child_will_copy() && pipe2(copy_pipe, O_CLOEXEC) < 0)
+        copy_pipe[0] = copy_pipe[1] = -1;
+}
+
+static void parent(void)
+{
+    mmvi_heap.fork_epoch++;
+    if (copy_pipe[0] >= 0) {
+        /* Wait until the child has its copies (it closes its end; EOF also if it died). */
+        char c;
+        close(copy_pipe[1]);
+        while (read(copy_pipe[0], &c, 1) < 0 && errno == EINTR) {
+        }
+        close(copy_pipe[0]);
+        copy_pipe[0] = copy_pipe[1] = -1;
+    }
+    int cs = cancel_state;
+    pthread_mutex_unlock(&mmvi_heap.lock);
+    mmvi_nocancel_end(cs);
+}
+
+/* Our cached blocks and those a parent thread was freeing are not the child's. */
+static void drop_unused(void)
+{
+    struct mmvi_evicted ev = {NULL};
+    mmvi_cache_drain(&ev);
+    for (struct mmvi_block *b = ev.head, *next; b; b = next) {
+        next = b->cache_next;
+        mmvi_block_unmap(b);
+        mmvi_block_forget(b);
+    }
+    for (struct mmvi_block *b = mmvi_heap.blocks, *next; b; b = next) {
+        next = b->next;
+        if (b->state != MMVI_BLOCK_LIVE) {
+            mmvi_block_unmap(b);
+            mmvi_block_forget(b);
+        }
+    }
+}
+
+static void child(void)
+{
+    drop_unused();
+    /* First what the parent's folder serves (its descriptor is still open here), then what
+     * needs a copy, made in the child's own folder. */
+    int copies = 0, sealed = 0;
+    for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
+        copies += mmvi_block_fork_remap(b) < 0;
+    mmvi_proc_forget();
+    for (struct mmvi_block *b = mmvi_heap.blocks; copies && b; b = b->next)
+        sealed += mmvi_block_fork_copy(b) < 0;
+    if (copy_pipe[1] >= 0) {
+        close(copy_pipe[0]);
+        close(copy_pipe[1]);
+        copy_pipe[0] = copy_pipe[1] = -1;
+    }
+    if (sealed)
+        mmvi_log(1, "warning: after fork, %d block(s) could neither be remapped nor copied "
+                    "(out of memory): they are inaccessible in the child", sealed);
+    mmvi_heap.nblocks = 0;
+    for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
+        mmvi_heap.nblocks++;
+    int cs = cancel_state;
+    pthread_mutex_unlock(&mmvi_heap.lock);
+    mmvi_nocancel_end(cs);
+}
+
+void mmvi_fork_register(void)
+{
+    static int done;
+    if (!__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+        pthread_atfork(prepare, parent, child);
+}

@@ -1,0 +1,58 @@
+/* The heap: the allocator's state in one place, and which lock guards what.
+ *
+ *   mmvi_route (read by every malloc/free, written once at start): a cache line of its own,
+ *       so that the lock and the counters written on the large path never invalidate it.
+ *   mmvi_heap.lock guards everything else in mmvi_heap, the registry's space bitmap
+ *       (registry.c), the cache (cache.c) and the process folder (reaper.c). It is held for
+ *       bookkeeping only: files are made, grown, written back and removed outside it, and a
+ *       mapping changes under it only where a fork must never see it half done.
+ *   A block's record is changed by the thread that owns the block (the caller of malloc, free
+ *   or realloc with its address) or under the lock; the fork handlers run with the lock held.
+ * Nothing here is touched by the small path. */
+#ifndef MMVEC_HEAP_H
+#define MMVEC_HEAP_H
+
+#include "block.h"
+#include "os.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* UNTRIED: no large request yet. READY: blocks are files. UNUSABLE: files cannot be made here
+ * (init_errno says why): large requests go to RAM. CLOSED: the process is exiting. */
+enum mmvi_heap_state { MMVI_HEAP_UNTRIED, MMVI_HEAP_READY, MMVI_HEAP_UNUSABLE, MMVI_HEAP_CLOSED };
+
+struct mmvi_heap {
+    pthread_mutex_t lock;
+    struct mmvi_block *blocks; /* every block: live, cached, dying */
+    size_t nblocks;            /* records alive */
+    size_t max_blocks;         /* from vm.max_map_count: each block costs the process two maps */
+    size_t sparse_blocks;      /* blocks advised MADV_RANDOM (MMVEC_ADVICE=auto) */
+    uint64_t fork_epoch;       /* bumped in the parent at each fork: older blocks never recycle */
+    enum mmvi_heap_state state;
+    int init_errno;
+    int files_failing;         /* relaxed atomic, no lock: the last attempt at a file failed */
+};
+
+extern struct mmvi_heap mmvi_heap MMVI_HIDDEN;
+
+/* Registers the fork handlers (once; fork.c). */
+MMVI_HIDDEN void mmvi_fork_register(void);
+
+/* Cancellation points (open, close, read...) must never act inside the allocator: a thread
+ * cancelled with the lock held would wedge every later large request. glibc does the same. */
+static inline int mmvi_nocancel_begin(void)
+{
+    int old;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    return old;
+}
+
+static inline void mmvi_nocancel_end(int old)
+{
+    int ignored;
+    pthread_setcancelstate(old, &ignored);
+}
+
+#endif

@@ -1,0 +1,275 @@
+/* Fork, thread-cancellation and errno safety of the interposer, run by tests/test_safety_fork.c
+ * under LD_PRELOAD of libmmvec_preload (with MMVEC_THRESHOLD=64K and MMVEC_DIR set), so every
+ * block below is a plain malloc() of 4 MiB turned into a segment block.
+ *
+ *   safety_fork grandchild LEVELS  the process writes 'A' into a block and forks; each
+ *                                  descendant must read its parent's last writes ('A' + its
+ *                                  level - 1), writes its own letter and forks the next, LEVELS
+ *                                  deep; no one's writes reach its ancestors.
+ *   safety_fork cancel TRIALS      per trial, a forked child runs a thread looping
+ *                                  malloc/free that it cancels at a varying moment; then the
+ *                                  child's own malloc of 4 MiB must not hang (alarm: 20 s).
+ *   safety_fork errno              free keeps errno: small, large, cached, and large ones whose
+ *                                  files were removed (MMVEC_DIR rm -rf'd; MMVEC_CACHE=4M).
+ *
+ * Exit 0 when every check held; otherwise a line on stderr and one of the codes below.
+ * Children leave with _exit. */
+#define _GNU_SOURCE
+#include <mmvec.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define M ((size_t)1 << 20)
+#define SIZE (4 * M)
+
+enum {
+    EXIT_USAGE = 2,
+    EXIT_NO_BLOCK = 3,       /* malloc(4 MiB) failed or is no segment block */
+    EXIT_FORK = 4,
+    EXIT_BAD_INHERITED = 10, /* + level: a descendant did not read its parent's last writes */
+    EXIT_SAW_CHILD = 20,     /* + level: a process read its child's writes */
+    EXIT_CHILD_KILLED = 30,  /* + level: a descendant was killed by a signal */
+    EXIT_JOIN_HUNG = 40,     /* pthread_join of the cancelled thread did not return in 20 s */
+    EXIT_ALLOC_HUNG = 41,    /* the malloc after the cancel did not return in 20 s */
+    EXIT_NOT_CANCELLED = 42, /* the thread did not end cancelled */
+    EXIT_ERRNO = 50,         /* + check: free changed errno */
+    EXIT_RM = 60,            /* could not remove MMVEC_DIR */
+};
+
+static int fail(int code, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    dprintf(STDERR_FILENO, "safety_fork: %s\n", buf);
+    return code;
+}
+
+/* Every pointer malloc returns goes through here: stored in a volatile, it escapes, so the
+ * compiler cannot drop a malloc/free pair whose memory nobody reads (gcc does, at -O1). */
+static void *volatile sink;
+
+static void *alloc(size_t n)
+{
+    void *p = malloc(n);
+    sink = p;
+    return p;
+}
+
+static bool all(const void *p, int c, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != (unsigned char)c)
+            return false;
+    return true;
+}
+
+static unsigned char *block(void)
+{
+    unsigned char *p = alloc(SIZE);
+    if (p)
+        p[0] = 0; /* touched: gcc sees uninitialized memory passed to mmv_owns otherwise */
+    return p && mmv_owns(p) ? p : NULL;
+}
+
+/* ---- grandchild ---------------------------------------------------------------------------- */
+
+/* At `level` (0: this process), the block holds its parent's last writes, 'A' + level - 1. */
+static int descend(unsigned char *p, int level, int levels)
+{
+    if (level > 0 && !all(p, 'A' + level - 1, SIZE))
+        return fail(EXIT_BAD_INHERITED + level,
+                    "level %d (pid %ld) does not read its parent's last writes ('%c'): first "
+                    "byte '%c'",
+                    level, (long)getpid(), 'A' + level - 1, p[0]);
+    memset(p, 'A' + level, SIZE);
+    if (level == levels)
+        return 0;
+    pid_t pid = fork();
+    if (pid < 0)
+        return fail(EXIT_FORK, "fork: %s", strerror(errno));
+    if (pid == 0)
+        _exit(descend(p, level + 1, levels));
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status))
+        return fail(EXIT_CHILD_KILLED + level + 1, "level %d killed by signal %d", level + 1,
+                    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    if (WEXITSTATUS(status))
+        return WEXITSTATUS(status);
+    if (!all(p, 'A' + level, SIZE))
+        return fail(EXIT_SAW_CHILD + level, "level %d reads its child's writes: first byte '%c'",
+                    level, p[0]);
+    return 0;
+}
+
+static int cmd_grandchild(int levels)
+{
+    unsigned char *p = block();
+    if (!p)
+        return fail(EXIT_NO_BLOCK, "malloc(4 MiB) is no segment block");
+    int rc = descend(p, 0, levels);
+    free(p);
+    return rc;
+}
+
+/* ---- cancel -------------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t phase; /* 1: joining the cancelled thread, 2: allocating after */
+static volatile int started;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    _exit(phase == 1 ? EXIT_JOIN_HUNG : EXIT_ALLOC_HUNG);
+}
+
+static void *churn(void *arg)
+{
+    (void)arg;
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+    pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, NULL);
+    __atomic_store_n(&started, 1, __ATOMIC_RELEASE);
+    for (;;) {
+        unsigned char *p = alloc(SIZE);
+        if (p)
+            p[0] = p[SIZE - 1] = 1;
+        free(p);
+        pthread_testcancel(); /* a cancellation point of our own, whatever malloc does */
+    }
+    return NULL;
+}
+
+/* In a fresh child: cancel the churning thread after delay_us, then allocate. */
+static int cancel_trial(unsigned delay_us)
+{
+    signal(SIGALRM, on_alarm);
+    pthread_t t;
+    if (pthread_create(&t, NULL, churn, NULL) != 0)
+        return EXIT_FORK;
+    while (!__atomic_load_n(&started, __ATOMIC_ACQUIRE)) {
+    }
+    if (delay_us) {
+        struct timespec ts = {0, (long)delay_us * 1000};
+        nanosleep(&ts, NULL);
+    }
+    phase = 1;
+    alarm(20);
+    pthread_cancel(t);
+    void *ret = NULL;
+    pthread_join(t, &ret);
+    if (ret != PTHREAD_CANCELED)
+        return EXIT_NOT_CANCELLED;
+    phase = 2;
+    unsigned char *p = alloc(SIZE);
+    if (!p)
+        return EXIT_NO_BLOCK;
+    memset(p, 7, SIZE);
+    if (!mmv_owns(p))
+        return EXIT_NO_BLOCK;
+    free(p);
+    alarm(0);
+    return 0;
+}
+
+static int cmd_cancel(int trials)
+{
+    for (int i = 0; i < trials; i++) {
+        /* Each child's first block is then a fork child's (it makes its own folder). Under the
+         * preload this process has one already (libstdc++'s 72 KiB emergency pool, made at
+         * load time, is above the 64K threshold); the call makes it so in any case. */
+        if (i == trials / 2)
+            free(alloc(SIZE));
+        unsigned delay = (unsigned)(i * 53) % 400;
+        pid_t pid = fork();
+        if (pid < 0)
+            return fail(EXIT_FORK, "fork: %s", strerror(errno));
+        if (pid == 0)
+            _exit(cancel_trial(delay));
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (code == EXIT_JOIN_HUNG)
+            return fail(code, "trial %d (cancel after %u us): pthread_join hung for 20 s", i,
+                        delay);
+        if (code == EXIT_ALLOC_HUNG)
+            return fail(code, "trial %d (cancel after %u us): malloc(4 MiB) after the cancel "
+                              "hung for 20 s", i, delay);
+        if (code)
+            return fail(code, "trial %d (cancel after %u us): child ended with %d", i, delay,
+                        code);
+    }
+    return 0;
+}
+
+/* ---- errno --------------------------------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static int check_free(int check, void *p, const char *what)
+{
+    errno = 1234;
+    free(p);
+    int e = errno;
+    return e == 1234 ? 0 : fail(EXIT_ERRNO + check, "free of %s changed errno to %d (%s)", what, e,
+                                strerror(e));
+}
+
+static int cmd_errno(void)
+{
+    const char *dir = getenv("MMVEC_DIR");
+    int rc = 0;
+    rc = rc ? rc : check_free(0, alloc(100), "a small block");
+    unsigned char *a = block();
+    if (!a)
+        return fail(EXIT_NO_BLOCK, "malloc(4 MiB) is no segment block");
+    rc = rc ? rc : check_free(1, a, "a large block (kept in the cache)");
+    unsigned char *cached = block(), *big = alloc(2 * SIZE), *last = block();
+    if (big)
+        big[0] = 0;
+    if (!cached || !big || !mmv_owns(big) || !last)
+        return fail(EXIT_NO_BLOCK, "malloc(4 or 8 MiB) is no segment block");
+    rc = rc ? rc : check_free(2, cached, "a large block from the cache");
+    cached = block();
+    if (!cached)
+        return fail(EXIT_NO_BLOCK, "malloc(4 MiB) is no segment block");
+    if (!dir || nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return fail(EXIT_RM, "cannot remove MMVEC_DIR %s", dir ? dir : "(unset)");
+    rc = rc ? rc : check_free(3, cached, "a 4 MiB block whose file is gone (into the cache)");
+    rc = rc ? rc : check_free(4, big, "an 8 MiB block whose file is gone (not cacheable)");
+    rc = rc ? rc : check_free(5, last, "a 4 MiB block evicting a cached block whose file is gone");
+    rc = rc ? rc : check_free(6, alloc(200), "a small block, after");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && !strcmp(argv[1], "grandchild"))
+        return cmd_grandchild(atoi(argv[2]));
+    if (argc >= 3 && !strcmp(argv[1], "cancel"))
+        return cmd_cancel(atoi(argv[2]));
+    if (argc >= 2 && !strcmp(argv[1], "errno"))
+        return cmd_errno();
+    dprintf(STDERR_FILENO, "usage: safety_fork grandchild LEVELS | cancel TRIALS | errno\n");
+    return EXIT_USAGE;
+}
