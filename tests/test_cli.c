@@ -149,6 +149,40 @@ Test(cli, help_and_version)
     cr_assert_str_eq(r.out, "mmvec " MMV_VERSION_STRING "\n");
 }
 
+/* mmvec config: every variable once, with the value in force (the environment's, else the
+ * default), and a bad value shown as the default it falls back to. */
+Test(cli, config_prints_the_effective_configuration)
+{
+    const char *argv[] = {MMVEC_CLI, "config", NULL};
+    const char *env[] = {"MMVEC_THRESHOLD=64K:1G", "MMVEC_FORK=copy", "MMVEC_CACHE=garbage",
+                         "MMVEC_LOG=0", NULL};
+    struct out r = run(argv, env);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    static const char *const want[] = {"MMVEC_THRESHOLD=64K:1G ", "MMVEC_FORK=copy ",
+                                       "MMVEC_CACHE=256M ", "MMVEC_LOG=0 ", "MMVEC_STRICT=0 ",
+                                       "MMVEC_RESERVE=4T ", "MMVEC_DIR=", "MMVEC_JEMALLOC_CONF="};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        const char *at = strstr(r.out, want[i]);
+        cr_assert(at && (at == r.out || at[-1] == '\n'), "no line %s in:\n%s", want[i], r.out);
+        cr_assert_null(strstr(at + 1, want[i]), "%s twice", want[i]);
+    }
+    for (const char *line = r.out; *line; line = strchr(line, '\n') + 1)
+        cr_assert(!strncmp(line, "MMVEC_", 6) && strstr(line, "# "), "line without doc: %s", line);
+}
+
+/* MMVEC_SHOW_CONFIG=1: the same table on stderr when a preloaded program starts. */
+Test(cli, show_config_prints_at_start)
+{
+    skip_unless_preloadable();
+    const char *argv[] = {"/bin/true", NULL};
+    const char *env[] = {"LD_PRELOAD=" MMVEC_PRELOAD_LIB, "MMVEC_SHOW_CONFIG=1",
+                         "MMVEC_THRESHOLD=2M", NULL};
+    struct out r = run(argv, env);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "MMVEC_THRESHOLD=2M "), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "MMVEC_SHOW_CONFIG=1 "), "%s", r.err);
+}
+
 Test(cli, errors_are_one_line)
 {
     const char *none[] = {MMVEC_CLI, NULL};

@@ -33,6 +33,7 @@ enum { EXIT_USAGE = 2, EXIT_CANNOT_EXEC = 126, EXIT_NOT_FOUND = 127 };
 static const char usage_text[] =
     "Usage: mmvec run [-t SIZE] [-d DIR] [--stats] [--] PROGRAM [ARGS...]\n"
     "       mmvec clean [DIR]\n"
+    "       mmvec config\n"
     "       mmvec --help | --version\n"
     "\n"
     "Commands:\n"
@@ -42,7 +43,9 @@ static const char usage_text[] =
     "    -d, --dir DIR         MMVEC_DIR: where the block files go (not a tmpfs!)\n"
     "    -s, --stats           MMVEC_STATS=1: print a table of what went to files at exit\n"
     "  clean   remove the files left in DIR (default: the default directory) by processes\n"
-    "          that died without cleaning up (kill -9, crash); live processes' files stay\n"
+    "          that died without cleaning up (kill -9, crash); live processes' files stay;\n"
+    "          nothing mmvec did not make is ever removed\n"
+    "  config  print every MMVEC_* variable with the value in force here, and what it does\n"
     "\n"
     "Other MMVEC_* variables in the environment (MMVEC_STRICT, MMVEC_UNLINK, MMVEC_LOG, ...)\n"
     "are passed on unchanged. See docs/interposer.md.\n";
@@ -60,51 +63,12 @@ static void __attribute__((format(printf, 1, 2))) complain(const char *fmt, ...)
 
 /* ---- sizes ------------------------------------------------------------------------------- */
 
-/* Parses a size as the library does: "4096", "64K", "1M", "2GiB", "1tb" (powers of 1024),
- * spaces around allowed, up to `end`. */
-static int parse_size(const char *s, const char *end, uint64_t *out)
-{
-    while (s < end && *s == ' ')
-        s++;
-    uint64_t v = 0;
-    const char *p = s;
-    for (; p < end && *p >= '0' && *p <= '9'; p++) {
-        if (v > (UINT64_MAX - 9) / 10)
-            return -ERANGE;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    if (p == s)
-        return -EINVAL;
-    static const char units[] = "kmgt";
-    const char *u = p < end && *p ? strchr(units, *p | 0x20) : NULL;
-    unsigned shift = u ? 10u * (unsigned)(u - units + 1) : 0;
-    p += u != NULL;
-    if (u && p < end && (*p | 0x20) == 'i')
-        p++;
-    if (p < end && (*p | 0x20) == 'b')
-        p++;
-    while (p < end && *p == ' ')
-        p++;
-    if (p != end)
-        return -EINVAL;
-    if ((shift && v > (SIZE_MAX >> shift)) || v > SIZE_MAX)
-        return -ERANGE;
-    *out = v << shift;
-    return 0;
-}
-
 /* Checks a threshold here, so that a typo is an error now rather than a warning (and the
  * default threshold) inside the program: "SIZE" or "MIN:MAX", not 0, MIN <= MAX. */
 static int check_threshold(const char *s)
 {
-    const char *colon = strchr(s, ':');
-    uint64_t lo, hi;
-    if (!colon)
-        return parse_size(s, s + strlen(s), &lo) < 0 || lo == 0 ? -EINVAL : 0;
-    int rc = parse_size(s, colon, &lo);
-    if (rc == 0)
-        rc = parse_size(colon + 1, colon + strlen(colon), &hi);
-    return rc < 0 || lo == 0 || lo > hi ? -EINVAL : 0;
+    size_t lo, hi;
+    return mmv_parse_range(s, &lo, &hi) < 0 || lo == 0 ? -EINVAL : 0;
 }
 
 /* ---- finding the interposer ---------------------------------------------------------------- */
@@ -374,6 +338,10 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "clean"))
         return cmd_clean(argc - 1, argv + 1);
+    if (!strcmp(cmd, "config")) {
+        fflush(stdout);
+        return mmv_config_print(STDOUT_FILENO) == 0 ? 0 : 1;
+    }
     complain("unknown command '%s' (try mmvec --help)", cmd);
     return EXIT_USAGE;
 }

@@ -31,6 +31,17 @@ extern "C" {
 /* A human-readable text for an mmvec return code (0 or a negative errno). */
 MMV_API const char *mmv_strerror(int code);
 
+/* Sizes as every MMVEC_* variable reads them: "4096", "64K", "1M", "2GiB", "1tb" (powers of
+ * 1024). 0, -EINVAL for garbage or -ERANGE for overflow; *out untouched on error. */
+MMV_API int mmv_parse_size(const char *s, size_t *out);
+
+/* "64M" (from 64M up: *max = SIZE_MAX) or "64M:1G" (inclusive), as MMVEC_THRESHOLD reads it. */
+MMV_API int mmv_parse_range(const char *s, size_t *min, size_t *max);
+
+/* Writes the effective configuration (every MMVEC_* variable with its value in force and one
+ * line of doc) to the descriptor fd. 0 or -EINVAL. */
+MMV_API int mmv_config_print(int fd);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,7 +7,7 @@
 
 #include "heap.h"
 #include "log.h"
-#include "namer.h"
+#include "paths.h"
 #include "options.h"
 #include "reaper.h"
 #include "registry.h"

@@ -13,11 +13,13 @@
 #define MMVEC_HEAP_H
 
 #include "block.h"
+#include "cache.h"
 #include "os.h"
 
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* UNTRIED: no large request yet. READY: blocks are files. UNUSABLE: files cannot be made here
  * (init_errno says why): large requests go to RAM. CLOSED: the process is exiting. */
@@ -37,11 +39,34 @@ struct mmvi_heap {
 
 extern struct mmvi_heap mmvi_heap MMVI_HIDDEN;
 
+/* Takes the lock and makes sure the large path is set up (reserve, process folder; a fork
+ * child's own folder at its first block), then lets the cache decay into *ev. Returns 0 with the
+ * lock held, or the errno that keeps large blocks off (the lock is then released). */
+MMVI_HIDDEN int mmvi_heap_enter(struct mmvi_evicted *ev);
+
+/* Tears down blocks that left the cache: files and mappings without the lock (dropping dirty
+ * pages is the slow part), then their records under it. */
+MMVI_HIDDEN void mmvi_heap_teardown(struct mmvi_evicted *ev);
+
+/* Under the lock: a new record with its space reserved, or NULL with *err (E2BIG: more than
+ * the whole reservation, which no memory of any kind could hold either). */
+MMVI_HIDDEN struct mmvi_block *mmvi_heap_new_record(size_t size, size_t align, int *err);
+
+/* Under the lock: b, made, enters the list and the registry as LIVE. */
+MMVI_HIDDEN void mmvi_heap_publish(struct mmvi_block *b);
+
 /* Registers the fork handlers (once; fork.c). */
 MMVI_HIDDEN void mmvi_fork_register(void);
 
 /* Cancellation points (open, close, read...) must never act inside the allocator: a thread
  * cancelled with the lock held would wedge every later large request. glibc does the same. */
+static inline uint64_t mmvi_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static inline int mmvi_nocancel_begin(void)
 {
     int old;

@@ -6,7 +6,7 @@
 
 #include "log.h"
 #include "mmvec/alloc.h"
-#include "namer.h"
+#include "paths.h"
 #include "options.h"
 #include "stats_internal.h"
 

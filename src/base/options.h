@@ -1,5 +1,5 @@
-/* MMVEC_* environment variables: read once, parsed, validated. A bad value gives one warning and
- * the default. In a setuid/setgid program (AT_SECURE) none is read and no file is ever made. */
+/* MMVEC_* environment variables: one table (options.c) of name, kind, default and doc; read
+ * once, parsed, validated, printable. A bad value gives one warning and the default. In a setuid/setgid program (AT_SECURE) none is read and no file is ever made. */
 #ifndef MMVEC_OPTIONS_H
 #define MMVEC_OPTIONS_H
 
@@ -16,7 +16,7 @@ struct mmvi_options {
     size_t threshold_min;  /* requests in [min, max] become segment blocks */
     size_t threshold_max;
     size_t cache_bytes;    /* freed blocks kept mapped for reuse, at most this many bytes */
-    unsigned cache_decay_ms; /* ... and for at most this long */
+    size_t cache_decay_ms; /* ... and for at most this long */
     size_t reserve_bytes;  /* address space reserved for blocks */
     int strict;            /* no RAM fallback: NULL + ENOMEM instead */
     int unlink_files;      /* unlink each file right after mapping it */
@@ -27,8 +27,9 @@ struct mmvi_options {
     int log;               /* 0 silent, 1 warnings, 2 a line per block, 3 with backtraces */
     int secure;            /* AT_SECURE: variables ignored, no files */
     int advice;            /* MMVEC_ADVICE: MMVI_ADVICE_AUTO, MADV_NORMAL or MADV_RANDOM */
-    enum mmvi_fork_mode fork_mode;
-    enum mmvi_writeback writeback; /* early writeback of block files (writeback.h) */
+    int fork_mode;         /* enum mmvi_fork_mode */
+    int writeback;         /* enum mmvi_writeback: early writeback of block files (writeback.h) */
+    int show_config;       /* print the effective configuration at start */
     char dir[4096];        /* empty: the namer's default directory */
 };
 
@@ -41,6 +42,9 @@ MMVI_HIDDEN const char *mmvi_getenv(const char *name);
 
 /* Reads the environment (once; later calls return at once). Allocates nothing. */
 MMVI_HIDDEN void mmvi_options_init(void);
+
+/* Writes the effective configuration to fd: one "NAME=value  # doc" line per variable. */
+MMVI_HIDDEN void mmvi_options_print(int fd);
 
 /* "64M", "1g", "4096", "2KiB": bytes, with K/M/G/T (powers of 1024). -EINVAL on garbage,
  * -ERANGE on overflow. */

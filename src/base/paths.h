@@ -1,6 +1,6 @@
-/* Internal side of the namer: directory preparation shared with the allocator. */
-#ifndef MMVEC_NAMER_INTERNAL_H
-#define MMVEC_NAMER_INTERNAL_H
+/* Paths shared by the core and the heap (paths.c). */
+#ifndef MMVEC_PATHS_H
+#define MMVEC_PATHS_H
 
 #include "os.h"
 

@@ -1,8 +1,8 @@
-/* Unique segment paths: uuid v4 names, the default directory and its checks. */
+/* Paths: the default segment directory, making directories safely, uuid names. Used by the
+ * core (the namer) and the heap (process folders) alike. */
 #define _GNU_SOURCE
-#include "mmvec/namer.h"
+#include "paths.h"
 
-#include "namer.h"
 #include "options.h"
 
 #include <errno.h>
@@ -96,41 +96,3 @@ int mmvi_uuid_path(const char *dir, const char *suffix, char *buf, size_t size)
     return (size_t)n < size ? 0 : -ENAMETOOLONG;
 }
 
-int mmv_default_dir(char *buf, size_t size)
-{
-    int rc = mmvi_default_dir_path(buf, size);
-    return rc < 0 ? rc : mmvi_dir_prepare(buf, 1);
-}
-
-static int dir_namer(void *ctx, char *buf, size_t size)
-{
-    if (!buf || size == 0)
-        return -EINVAL;
-    const char *dir = ctx;
-    char def[4096];
-    int rc;
-    if (!dir) {
-        rc = mmv_default_dir(def, sizeof def);
-        dir = def;
-    } else {
-        rc = mmvi_dir_prepare(dir, 0);
-    }
-    return rc < 0 ? rc : mmvi_uuid_path(dir, ".seg", buf, size);
-}
-
-mmv_namer mmv_namer_default(void)
-{
-    return (mmv_namer){dir_namer, NULL};
-}
-
-mmv_namer mmv_namer_in_dir(const char *dir)
-{
-    return (mmv_namer){dir_namer, (void *)dir};
-}
-
-int mmv_namer_next(const mmv_namer *namer, char *buf, size_t size)
-{
-    if (!namer || !namer->next_path)
-        return dir_namer(NULL, buf, size);
-    return namer->next_path(namer->ctx, buf, size);
-}

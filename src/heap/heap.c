@@ -1,0 +1,205 @@
+/* The heap object: its state (heap.h), start-up, the records of blocks, exit. */
+#define _GNU_SOURCE
+#include "heap.h"
+
+#include "block_ops.h"
+#include "cache.h"
+#include "log.h"
+#include "mmvec/stats.h"
+#include "options.h"
+#include "paths.h"
+#include "reaper.h"
+#include "registry.h"
+#include "small.h"
+#include "stats_internal.h"
+#include "writeback.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+
+struct mmvi_heap mmvi_heap = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static long read_max_map_count(void)
+{
+    char buf[32];
+    long v = mmvi_os_read_file("/proc/sys/vm/max_map_count", buf, sizeof buf) == 0
+                 ? strtol(buf, NULL, 10) : 0;
+    return v > 0 ? v : 65530; /* the kernel's default */
+}
+
+static void say_dir_unusable(const char *dir, int err)
+{
+    /* The same kind as fallback(): the user hears about it once, with the reason. */
+    mmvi_warn_once(MMVI_WARN_FALLBACK, "segment directory %s unusable (%s); large blocks stay in RAM",
+                   dir, strerror(-err));
+}
+
+/* First large request: reserve the address space, make this process's folder (reaping dead
+ * ones), read the map limit. Under the lock. */
+static void heap_init(void)
+{
+    if (mmvi_opt.secure) {
+        mmvi_warn_once(MMVI_WARN_SECURE, "setuid/setgid program: MMVEC_* ignored, no files made");
+        mmvi_heap.state = MMVI_HEAP_UNUSABLE;
+        mmvi_heap.init_errno = EPERM;
+        return;
+    }
+    char dir[4096];
+    int rc = mmvi_opt.dir[0] ? (snprintf(dir, sizeof dir, "%s", mmvi_opt.dir), 0)
+                             : mmvi_default_dir_path(dir, sizeof dir);
+    if (rc == 0)
+        rc = mmvi_registry_init(mmvi_opt.reserve_bytes);
+    if (rc == 0)
+        rc = mmvi_proc_open(dir);
+    if (rc < 0) {
+        say_dir_unusable(dir, rc);
+        mmvi_heap.state = MMVI_HEAP_UNUSABLE;
+        mmvi_heap.init_errno = -rc;
+        return;
+    }
+    struct statfs fs;
+    if (fstatfs(mmvi_proc.heap.fd, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == 0x858458f6 /*ramfs*/))
+        mmvi_warn_once(MMVI_WARN_TMPFS,
+                       "segment directory %s is in RAM (tmpfs): large blocks will not relieve "
+                       "memory; set MMVEC_DIR to a disk",
+                       dir);
+    mmvi_writeback_init();
+    long maps = read_max_map_count();
+    long spare = maps / 8 > 1024 ? maps / 8 : 1024;
+    mmvi_heap.max_blocks = maps > spare ? (size_t)(maps - spare) / 2 : 0;
+    mmvi_heap.state = MMVI_HEAP_READY;
+}
+
+/* Tears down blocks that left the cache: files and mappings first, without the lock (dropping
+ * dirty pages is the slow part), then their records under it. */
+void mmvi_heap_teardown(struct mmvi_evicted *ev)
+{
+    for (struct mmvi_block *b = ev->head; b; b = b->cache_next) {
+        mmvi_block_unlink(b);
+        mmvi_block_unmap(b);
+    }
+    if (!ev->head)
+        return;
+    pthread_mutex_lock(&mmvi_heap.lock);
+    for (struct mmvi_block *b = ev->head, *next; b; b = next) {
+        next = b->cache_next;
+        mmvi_block_forget(b);
+        mmvi_heap.nblocks--;
+    }
+    pthread_mutex_unlock(&mmvi_heap.lock);
+}
+
+/* A new record with its space reserved, or NULL with *err (E2BIG: more than the whole
+ * reservation, which no memory of any kind could hold either). Under the lock. */
+struct mmvi_block *mmvi_heap_new_record(size_t size, size_t align, int *err)
+{
+    size_t span = mmvi_granule_round(size);
+    if (!span || span > mmvi_route.reserve_size) {
+        *err = E2BIG;
+        return NULL;
+    }
+    if (mmvi_heap.nblocks >= mmvi_heap.max_blocks) {
+        *err = ENOMEM;
+        return NULL;
+    }
+    struct mmvi_block *b = mmvi_je_calloc(1, sizeof *b);
+    uintptr_t addr = span && b ? mmvi_space_take(span, align) : 0;
+    if (!addr) {
+        mmvi_je_free(b);
+        *err = ENOMEM;
+        return NULL;
+    }
+    b->addr = addr;
+    b->size = size;
+    b->span = span;
+    b->align = align;
+    b->fork_epoch = mmvi_heap.fork_epoch;
+    mmvi_heap.nblocks++;
+    return b;
+}
+
+void mmvi_heap_publish(struct mmvi_block *b)
+{
+    b->state = MMVI_BLOCK_LIVE;
+    b->prev = NULL;
+    b->next = mmvi_heap.blocks;
+    if (mmvi_heap.blocks)
+        mmvi_heap.blocks->prev = b;
+    mmvi_heap.blocks = b;
+    mmvi_registry_set(b->addr, b->span, b);
+}
+
+/* Takes the lock and makes sure the large path is set up. Returns 0, or the errno that keeps
+ * large blocks off (the lock is then released). */
+int mmvi_heap_enter(struct mmvi_evicted *ev)
+{
+    pthread_mutex_lock(&mmvi_heap.lock);
+    if (mmvi_heap.state == MMVI_HEAP_UNTRIED)
+        heap_init();
+    if (mmvi_heap.state == MMVI_HEAP_READY && !mmvi_proc.ready) { /* a fork child's first block */
+        int rc = mmvi_proc_reopen();
+        if (rc < 0) {
+            say_dir_unusable(mmvi_proc.dir, rc);
+            mmvi_heap.state = MMVI_HEAP_UNUSABLE;
+            mmvi_heap.init_errno = -rc;
+        }
+    }
+    if (mmvi_heap.state != MMVI_HEAP_READY) {
+        int err = mmvi_heap.state == MMVI_HEAP_CLOSED ? ENOMEM : mmvi_heap.init_errno;
+        pthread_mutex_unlock(&mmvi_heap.lock);
+        return err ? err : ENOMEM;
+    }
+    mmvi_cache_decay(mmvi_now_ms(), ev);
+    return 0;
+}
+
+/* ---- exit ------------------------------------------------------------------------------------ */
+
+/* At exit every file of ours goes (the mappings stay valid until the process is gone), the
+ * folder and its lock too; later large requests, from threads still running, stay in RAM. */
+/* The stats go only to the stderr saved at start: the program may have closed that descriptor
+ * and opened a file of its own under its number. */
+static void print_stats(void)
+{
+    struct stat st;
+    int fd = mmvi_opt.stats_fd;
+    if (fd >= 0 && fstat(fd, &st) == 0 && (unsigned long)st.st_dev == mmvi_opt.stats_dev &&
+        (unsigned long)st.st_ino == mmvi_opt.stats_ino)
+        mmv_stats_print(fd);
+}
+
+__attribute__((destructor)) static void mmvi_at_exit(void)
+{
+    int cs = mmvi_nocancel_begin();
+    struct mmvi_evicted ev = {NULL};
+    pthread_mutex_lock(&mmvi_heap.lock);
+    if (mmvi_heap.state == MMVI_HEAP_READY) {
+        mmvi_cache_drain(&ev);
+        for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
+            if (b->state == MMVI_BLOCK_LIVE)
+                mmvi_block_unlink(b);
+        mmvi_heap.state = MMVI_HEAP_CLOSED;
+    }
+    pthread_mutex_unlock(&mmvi_heap.lock);
+    mmvi_heap_teardown(&ev);
+    pthread_mutex_lock(&mmvi_heap.lock);
+    mmvi_proc_close();
+    /* Children that ended with _exit (multiprocessing workers, forked servers) ran no exit
+     * handler: their folders are unlocked now, so they go with ours. */
+    if (mmvi_proc.dir[0])
+        mmvi_reap(NULL, NULL, NULL);
+    pthread_mutex_unlock(&mmvi_heap.lock);
+    if (mmvi_opt.stats)
+        print_stats();
+    mmvi_nocancel_end(cs);
+}
