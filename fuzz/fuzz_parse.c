@@ -1,5 +1,5 @@
 /* Fuzz target: the parsers of MMVEC_THRESHOLD, MMVEC_CACHE, MMVEC_RESERVE... (mmvi_parse_size
- * and mmvi_parse_range, src/options.c), checked against an independent model of the grammar
+ * and mmvi_parse_range, src/base/options.c), checked against an independent model of the grammar
  * documented in src/options.h:
  *
  *   size  := ' '* digits [unit ['i'|'I']] ['b'|'B'] ' '*     unit: K M G T (any case, 1024^n)

@@ -1,5 +1,5 @@
 /* The standard names, each mapped onto the mmvec allocator, and nothing else: every rule lives
- * in src/alloc.c (malloc, free and realloc use its inline small path, src/alloc_fast.h).
+ * in src/heap/alloc.c (malloc, free and realloc use its inline small path, src/heap/alloc_fast.h).
  * Exported from libmmvec_preload.so, which is LD_PRELOADed or linked (-lmmvec_preload). */
 #define _GNU_SOURCE
 #include "alloc_fast.h"

@@ -54,7 +54,7 @@ extern char **environ;
 
 /* ---- where mmvec keeps its files ---------------------------------------------------------- */
 
-/* The heap folder mmvec makes in segment directory dir: "<dir>/mmvec-heap-<euid>" (src/reaper.h).
+/* The heap folder mmvec makes in segment directory dir: "<dir>/mmvec-heap-<euid>" (src/heap/reaper.h).
  * Each process folder in it is "<host>-<pid>-<random>", next to its "<...>.lock". */
 TU_UNUSED static const char *tu_heap_dir(const char *dir)
 {
