@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -709,4 +710,58 @@ Test(safety_files, private_jemalloc_ignores_malloc_conf)
     cr_assert_str_eq(r.out, "owned=1\n", "stderr: %s", r.err);
     cr_assert_str_eq(r.err, "", "MALLOC_CONF=bogus:1 made the program print on stderr:\n%s",
                      r.err);
+}
+
+/* ---- a shared filesystem: another machine's folders are never reaped ---- */
+
+/* The 8 hex digits mmvec puts first in its folders' names: FNV-1a of the node name. */
+static void host_tag(char out[9])
+{
+    struct utsname u;
+    uint32_t h = 2166136261u;
+    if (uname(&u) == 0)
+        for (const char *c = u.nodename; *c; c++)
+            h = (h ^ (unsigned char)*c) * 16777619u;
+    snprintf(out, 9, "%08x", h);
+}
+
+/* A dead process's folder as mmvec makes it: unlocked lock, folder, one .seg file. */
+static void dead_folder(const char *heap, const char *name)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s.lock", heap, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    cr_assert_geq(fd, 0, "%s", path);
+    close(fd);
+    snprintf(path, sizeof path, "%s/%s", heap, name);
+    cr_assert_eq(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/%s/0d6e8b6c-58a1-4b1e-9f5e-7d8c2b7a0c11.seg", heap, name);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    cr_assert_geq(fd, 0, "%s", path);
+    cr_assert_eq(write(fd, "x", 1), 1);
+    close(fd);
+}
+
+Test(safety_files, only_this_machines_dead_folders_are_reaped)
+{
+    char dir[256], heap[512], mine[64], theirs[64], tag[9], path[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/shared", tmp);
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    snprintf(heap, sizeof heap, "%s", tu_heap_dir(dir));
+    cr_assert_eq(mkdir(heap, 0700), 0);
+    host_tag(tag);
+    snprintf(mine, sizeof mine, "%s-999999-0badcafe", tag);
+    /* Another machine's tag: one bit flipped. */
+    snprintf(theirs, sizeof theirs, "%08x-999999-0badcafe", (unsigned)strtoul(tag, NULL, 16) ^ 1u);
+    dead_folder(heap, mine);
+    dead_folder(heap, theirs);
+    uint64_t files = 0, bytes = 0;
+    cr_assert_eq(mmv_clean(dir, &files, &bytes), 0);
+    cr_assert_eq(files, 1, "this machine's dead folder's file, and no other");
+    snprintf(path, sizeof path, "%s/%s", heap, mine);
+    cr_assert_eq(access(path, F_OK), -1, "this machine's dead folder %s is left", path);
+    snprintf(path, sizeof path, "%s/%s", heap, theirs);
+    cr_assert_eq(access(path, F_OK), 0, "another machine's folder %s was reaped", path);
+    snprintf(path, sizeof path, "%s/%s.lock", heap, theirs);
+    cr_assert_eq(access(path, F_OK), 0, "another machine's lock %s was reaped", path);
 }

@@ -58,7 +58,7 @@ extern char **environ;
  * Each process folder in it is "<host>-<pid>-<random>", next to its "<...>.lock". */
 TU_UNUSED static const char *tu_heap_dir(const char *dir)
 {
-    static char bufs[8][600];
+    static char bufs[8][4200];
     static int next;
     char *b = bufs[next++ % 8];
     snprintf(b, sizeof bufs[0], "%s/mmvec-heap-%u", dir, (unsigned)geteuid());
