@@ -103,10 +103,12 @@ static const char *host_tag(void)
 /* Does name[0..n) read "<host>-<pid>-<rand>", with <host> this machine's? */
 static int is_proc_name(const char *name, size_t n)
 {
-    const char *pid = name + 9, *end = memchr(pid, '-', n > 9 ? n - 9 : 0);
+    if (n < 8 + 1 + 1 + 1 + 8 || name[8] != '-')
+        return 0;
+    const char *pid = name + 9, *end = memchr(pid, '-', n - 9);
     size_t digits = end ? (size_t)(end - pid) : 0;
-    if (n < 9 + 1 + 1 + 8 || name[8] != '-' || !end || digits < 1 || digits > 10 ||
-        (size_t)(end - name) + 1 + 8 != n || !is_hex(end + 1, 8))
+    if (!end || digits < 1 || digits > 10 || (size_t)(end - name) + 1 + 8 != n ||
+        !is_hex(end + 1, 8))
         return 0;
     for (size_t i = 0; i < digits; i++)
         if (pid[i] < '0' || pid[i] > '9')
@@ -197,9 +199,12 @@ static int remove_folder(int dirfd, const char *name, struct tally *t)
     if (fd < 0)
         return errno == ENOENT ? 0 : -errno;
     struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_uid == geteuid())
+    int ours = fstat(fd, &st) == 0 && st.st_uid == geteuid();
+    if (ours)
         each_entry(fd, remove_seg, t);
     mmvi_os_close(fd);
+    if (!ours)
+        return -EPERM; /* someone else's folder under our name: not ours to remove */
     return unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -errno;
 }
 
