@@ -4,6 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libjemalloc-dev uuid-dev libcriterion-dev
       libclang-rt-14-dev python3 perl xz-utils sqlite3 coreutils)
+pkgs+=(python3.11 libpython3.11-testsuite) # tests/test_cpython.c: CPython's own tests, preloaded
 if [ "${1:-}" = "--bench" ]; then
   pkgs+=(gnuplot-nox libmimalloc-dev libtcmalloc-minimal4 libmemkind-dev)
 fi

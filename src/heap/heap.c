@@ -68,7 +68,7 @@ static void heap_init(void)
         return;
     }
     struct statfs fs;
-    if (fstatfs(mmvi_proc.heap.fd, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == 0x858458f6 /*ramfs*/))
+    if (statfs(mmvi_proc.dir, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == 0x858458f6 /*ramfs*/))
         mmvi_warn_once(MMVI_WARN_TMPFS,
                        "segment directory %s is in RAM (tmpfs): large blocks will not relieve "
                        "memory; set MMVEC_DIR to a disk",

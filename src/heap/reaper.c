@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -23,56 +24,92 @@
 #include <time.h>
 #include <unistd.h>
 
-struct mmvi_proc mmvi_proc = {.heap = {-1, 0, 0}, .self = {-1, 0, 0}, .lock = {-1, 0, 0}};
+struct mmvi_proc mmvi_proc = {.lock_fd = -1};
 
 #define HEAP_PREFIX "mmvec-heap-"
 
-/* ---- descriptors that stay ours ------------------------------------------------------------ */
+/* ---- no descriptor kept between calls --------------------------------------------------------
+ * Programs count their descriptors (CPython's test_subprocess lists a child's open descriptors,
+ * daemons closefrom(3)), so mmvec holds none between calls: the folders are opened for each
+ * operation by their absolute path and checked to be the very folders we made (device and
+ * inode), and the lock is held by a one-page mapping of the lock file, which keeps its open file
+ * description (and so its flock) alive after the descriptor is closed. */
 
-/* Moves fd above the range programs count and reuse (closefrom(3) then open, "the lowest free
- * descriptor"), as the stats descriptor is. Keeps fd where it is when that is impossible. */
-static int fd_high(int fd)
+#define LOCK_MAP 4096
+
+/* Records what fd is, then closes it. */
+static int remember(int fd, struct mmvi_file_id *id)
 {
+    struct stat st;
+    int rc = fstat(fd, &st) < 0 ? -errno : 0;
+    if (rc == 0) {
+        id->dev = st.st_dev;
+        id->ino = st.st_ino;
+    }
+    mmvi_os_close(fd);
+    return rc;
+}
+
+/* The folder at path, if it is still the one id names. A descriptor or a negative errno. */
+static int open_checked(const char *path, const struct mmvi_file_id *id)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0 || st.st_dev != id->dev || st.st_ino != id->ino) {
+        mmvi_os_close(fd);
+        return -ESTALE; /* another folder took its place: not ours */
+    }
+    return fd;
+}
+
+static int heap_open(void)
+{
+    return open_checked(mmvi_proc.dir, &mmvi_proc.heap);
+}
+
+static int self_open(void)
+{
+    char path[4200];
+    int n = snprintf(path, sizeof path, "%s/%s", mmvi_proc.dir, mmvi_proc.name);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return -ENAMETOOLONG;
+    return open_checked(path, &mmvi_proc.self);
+}
+
+/* Holds the flock of the open lock descriptor fd without keeping fd: a mapping of the file,
+ * not inherited by fork children (their lock would outlive us), gone at exec and exit like a
+ * close-on-exec descriptor. Where the file cannot be mapped, fd is kept instead, high. */
+static void hold_lock(int fd)
+{
+    void *m = mmap(NULL, LOCK_MAP, PROT_NONE, MAP_SHARED, fd, 0);
+    if (m != MAP_FAILED && madvise(m, LOCK_MAP, MADV_DONTFORK) == 0) {
+        mmvi_proc.lock_map = m;
+        mmvi_os_close(fd);
+        return;
+    }
+    if (m != MAP_FAILED)
+        munmap(m, LOCK_MAP);
     struct rlimit rl;
     long floor = 512;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         (long)rl.rlim_cur * 3 / 4 < floor)
         floor = (long)rl.rlim_cur * 3 / 4;
-    if (fd >= floor || floor <= 3)
-        return fd;
-    int hi = fcntl(fd, F_DUPFD_CLOEXEC, (int)floor);
-    if (hi < 0)
-        return fd;
-    mmvi_os_close(fd);
-    return hi;
-}
-
-static int dirfd_set(struct mmvi_dirfd *d, int fd)
-{
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int err = -errno;
+    int hi = floor > 3 ? fcntl(fd, F_DUPFD_CLOEXEC, (int)floor) : -1;
+    if (hi >= 0)
         mmvi_os_close(fd);
-        return err;
-    }
-    d->fd = fd_high(fd);
-    d->dev = st.st_dev;
-    d->ino = st.st_ino;
-    return 0;
+    mmvi_proc.lock_fd = hi >= 0 ? hi : fd;
 }
 
-/* Is d still the descriptor we opened (the program may have closed it and reused its number)? */
-static int dirfd_ok(const struct mmvi_dirfd *d)
+static void drop_lock(void)
 {
-    struct stat st;
-    return d->fd >= 0 && fstat(d->fd, &st) == 0 && st.st_dev == d->dev && st.st_ino == d->ino;
-}
-
-static void dirfd_close(struct mmvi_dirfd *d)
-{
-    if (d->fd >= 0 && dirfd_ok(d))
-        mmvi_os_close(d->fd); /* not ours any more: leave the program's descriptor alone */
-    d->fd = -1;
+    if (mmvi_proc.lock_map)
+        munmap(mmvi_proc.lock_map, LOCK_MAP);
+    if (mmvi_proc.lock_fd >= 0)
+        mmvi_os_close(mmvi_proc.lock_fd);
+    mmvi_proc.lock_map = NULL;
+    mmvi_proc.lock_fd = -1;
 }
 
 /* ---- names ----------------------------------------------------------------------------------- */
@@ -300,23 +337,6 @@ static int open_heap(const char *dir, int create, char *path, size_t size, int *
     return 0;
 }
 
-/* Makes the heap descriptor valid again after the program closed or reused its number. */
-static int heap_check(void)
-{
-    if (dirfd_ok(&mmvi_proc.heap))
-        return 0;
-    int fd = open(mmvi_proc.dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0)
-        return -errno;
-    if (fstat(fd, &st) < 0 || st.st_dev != mmvi_proc.heap.dev || st.st_ino != mmvi_proc.heap.ino) {
-        mmvi_os_close(fd); /* another folder took its place: not ours */
-        return -ESTALE;
-    }
-    mmvi_proc.heap.fd = fd_high(fd);
-    return 0;
-}
-
 /* Takes the lock under a temporary name first and renames it into place, so that no other
  * process can ever see a lock file that is not yet locked (and reap a live folder). */
 static int make_lock(int heap, const char *name)
@@ -333,13 +353,13 @@ static int make_lock(int heap, const char *name)
         mmvi_os_close(fd);
         return err;
     }
-    return dirfd_set(&mmvi_proc.lock, fd);
+    hold_lock(fd);
+    return 0;
 }
 
-/* This process's folder and lock, in the open heap folder. */
-static int make_own(void)
+/* This process's folder and lock, in the heap folder open as heap. */
+static int make_own(int heap)
 {
-    int heap = mmvi_proc.heap.fd;
     uint32_t r = 0;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
         r = (uint32_t)(uintptr_t)&r ^ (uint32_t)getpid() * 2654435761u;
@@ -350,13 +370,13 @@ static int make_own(void)
     int fd = -1;
     if (mkdirat(heap, mmvi_proc.name, 0700) < 0 ||
         (fd = openat(heap, mmvi_proc.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-        (rc = dirfd_set(&mmvi_proc.self, fd)) < 0) {
+        (rc = remember(fd, &mmvi_proc.self)) < 0) {
         rc = rc < 0 ? rc : -errno;
         unlinkat(heap, mmvi_proc.name, AT_REMOVEDIR);
         char lock[64];
         fmt(lock, sizeof lock, "%s%s", mmvi_proc.name, ".lock");
         unlinkat(heap, lock, 0);
-        dirfd_close(&mmvi_proc.lock);
+        drop_lock();
         return rc;
     }
     mmvi_proc.ready = 1;
@@ -366,97 +386,86 @@ static int make_own(void)
 int mmvi_proc_open(const char *dir)
 {
     int fd, rc = open_heap(dir, 1, mmvi_proc.dir, sizeof mmvi_proc.dir, &fd);
-    if (rc == 0)
-        rc = dirfd_set(&mmvi_proc.heap, fd);
     if (rc < 0)
         return rc;
-    reap_fd(mmvi_proc.heap.fd, NULL, NULL);
-    return make_own();
+    struct stat st;
+    if (fstat(fd, &st) == 0) {
+        mmvi_proc.heap.dev = st.st_dev;
+        mmvi_proc.heap.ino = st.st_ino;
+        reap_fd(fd, NULL, NULL);
+        rc = make_own(fd);
+    } else {
+        rc = -errno;
+    }
+    mmvi_os_close(fd);
+    return rc;
 }
 
 int mmvi_proc_reopen(void)
 {
-    int rc = heap_check();
-    return rc < 0 ? rc : make_own();
+    int fd = heap_open();
+    if (fd < 0)
+        return fd;
+    int rc = make_own(fd);
+    mmvi_os_close(fd);
+    return rc;
 }
 
 void mmvi_proc_close(void)
 {
-    if (!mmvi_proc.ready || heap_check() < 0)
+    if (!mmvi_proc.ready)
         return;
+    int heap = heap_open();
     char lock[64];
     fmt(lock, sizeof lock, "%s%s", mmvi_proc.name, ".lock");
-    dirfd_close(&mmvi_proc.self);
-    if (unlinkat(mmvi_proc.heap.fd, mmvi_proc.name, AT_REMOVEDIR) == 0 || errno == ENOENT)
-        unlinkat(mmvi_proc.heap.fd, lock, 0);
-    dirfd_close(&mmvi_proc.lock);
+    if (heap >= 0 && (unlinkat(heap, mmvi_proc.name, AT_REMOVEDIR) == 0 || errno == ENOENT))
+        unlinkat(heap, lock, 0);
+    if (heap >= 0)
+        mmvi_os_close(heap);
+    drop_lock();
     mmvi_proc.ready = 0;
 }
 
 void mmvi_proc_forget(void)
 {
-    /* The parent still holds its lock through its own descriptor; the copies here go. */
-    dirfd_close(&mmvi_proc.lock);
-    dirfd_close(&mmvi_proc.self);
+    /* The lock mapping is not in the child (MADV_DONTFORK); a lock descriptor is the child's
+     * copy: closing it leaves the parent's flock alone. */
+    mmvi_proc.lock_map = NULL;
+    if (mmvi_proc.lock_fd >= 0)
+        mmvi_os_close(mmvi_proc.lock_fd);
+    mmvi_proc.lock_fd = -1;
     mmvi_proc.ready = 0;
-}
-
-/* Makes sure self and lock are still ours before a file is made or opened in our folder. */
-static int self_check(void)
-{
-    if (!mmvi_proc.ready)
-        return -ENOENT;
-    if (dirfd_ok(&mmvi_proc.self) && dirfd_ok(&mmvi_proc.lock))
-        return 0;
-    /* The program closed (and maybe reused) a descriptor of ours. Reopen by name through the
-     * heap folder, and only what is still the very same folder and lock. */
-    int rc = heap_check();
-    if (rc < 0)
-        return rc;
-    struct mmvi_dirfd *d[2] = {&mmvi_proc.self, &mmvi_proc.lock};
-    for (int i = 0; i < 2; i++) {
-        if (dirfd_ok(d[i]))
-            continue;
-        char name[64];
-        fmt(name, sizeof name, "%s%s", mmvi_proc.name, i ? ".lock" : "");
-        int fd = openat(mmvi_proc.heap.fd, name,
-                        (i ? O_RDWR : O_RDONLY | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0)
-            return -errno;
-        if (fstat(fd, &st) < 0 || st.st_dev != d[i]->dev || st.st_ino != d[i]->ino ||
-            (i && flock(fd, LOCK_EX | LOCK_NB) < 0)) {
-            mmvi_os_close(fd);
-            return -ESTALE;
-        }
-        d[i]->fd = fd_high(fd);
-    }
-    return 0;
 }
 
 int mmvi_proc_openat(const char *file, int flags, mode_t mode)
 {
-    int rc = self_check();
-    if (rc < 0)
-        return rc;
-    int fd = openat(mmvi_proc.self.fd, file, flags | O_NOFOLLOW | O_CLOEXEC, mode);
-    return fd < 0 ? -errno : fd;
+    int dir = mmvi_proc.ready ? self_open() : -ENOENT;
+    if (dir < 0)
+        return dir;
+    int fd = openat(dir, file, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+    int rc = fd < 0 ? -errno : fd;
+    mmvi_os_close(dir);
+    return rc;
 }
 
 int mmvi_proc_unlinkat(const char *file)
 {
-    int rc = self_check();
-    if (rc < 0)
-        return rc;
-    return unlinkat(mmvi_proc.self.fd, file, 0) < 0 ? -errno : 0;
+    int dir = mmvi_proc.ready ? self_open() : -ENOENT;
+    if (dir < 0)
+        return dir;
+    int rc = unlinkat(dir, file, 0) < 0 ? -errno : 0;
+    mmvi_os_close(dir);
+    return rc;
 }
 
 int mmvi_reap(const char *dir, uint64_t *files, uint64_t *bytes)
 {
     if (!dir) {
-        if (heap_check() < 0)
-            return -ENOENT;
-        reap_fd(mmvi_proc.heap.fd, files, bytes);
+        int fd = heap_open();
+        if (fd < 0)
+            return fd;
+        reap_fd(fd, files, bytes);
+        mmvi_os_close(fd);
         return 0;
     }
     char path[4096];

@@ -12,9 +12,10 @@
  * regular files of ours named <uuid>.seg, and rmdir()s (never recursively): anything else in D
  * or in the heap folder is left exactly as it was.
  *
- * Every operation goes through directory descriptors opened once (kept high, O_CLOEXEC, and
- * checked by device and inode before use), so a chdir, a relative MMVEC_DIR or a program that
- * closes or reuses descriptors never makes us work in another folder. */
+ * No descriptor is kept between calls (programs count and close theirs): each operation opens
+ * the folder it needs by its absolute path (resolved once) and checks that it is the very folder
+ * we made (device and inode), so a chdir, a relative MMVEC_DIR or a program that closes or
+ * reuses descriptors never makes us work in another folder; the lock is held by a mapping. */
 #ifndef MMVEC_REAPER_H
 #define MMVEC_REAPER_H
 
@@ -23,21 +24,21 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* A descriptor with the identity it had when we opened it. */
-struct mmvi_dirfd {
-    int fd;
+/* What a folder was when we made or opened it. */
+struct mmvi_file_id {
     dev_t dev;
     ino_t ino;
 };
 
 struct mmvi_proc {
     char dir[4096];            /* the heap folder, absolute: D/mmvec-heap-<uid> */
-    char name[48];             /* this process's folder in it: <host>-<pid>-<rand> */
-    struct mmvi_dirfd heap;    /* the heap folder */
-    struct mmvi_dirfd self;    /* this process's folder (in a fork child until its handler
-                                  ends: the parent's, to reopen its files) */
-    struct mmvi_dirfd lock;    /* the lock file, flock()ed */
-    int ready;                 /* self and lock are this process's own */
+    char name[48];             /* this process's folder in it: <host>-<pid>-<rand> (in a fork
+                                  child until its handler ends: the parent's, to reopen its files) */
+    struct mmvi_file_id heap;  /* the heap folder */
+    struct mmvi_file_id self;  /* this process's folder */
+    void *lock_map;            /* a mapping of the lock file: holds its flock */
+    int lock_fd;               /* ... or, where it could not be mapped, its descriptor (else -1) */
+    int ready;                 /* name, self and the lock are this process's own */
 };
 
 extern struct mmvi_proc mmvi_proc MMVI_HIDDEN;
@@ -54,13 +55,12 @@ MMVI_HIDDEN int mmvi_proc_reopen(void);
 /* Removes this process's folder and lock (its files must already be gone). */
 MMVI_HIDDEN void mmvi_proc_close(void);
 
-/* In a fork child, after its handler: drops the parent's folder and lock descriptors, so that
- * the child makes its own folder at its first block. */
+/* In a fork child, after its handler has reopened what it needs of the parent's folder:
+ * forgets the parent's folder and lock, so that the child makes its own at its first block. */
 MMVI_HIDDEN void mmvi_proc_forget(void);
 
-/* openat() in this process's folder (flags as open; O_CLOEXEC|O_NOFOLLOW added), after
- * checking that the folder descriptor is still ours. Returns the descriptor or a negative
- * errno. */
+/* openat() in this process's folder (flags as open; O_CLOEXEC|O_NOFOLLOW added), the folder
+ * checked to be ours. Returns the descriptor or a negative errno. */
 MMVI_HIDDEN int mmvi_proc_openat(const char *file, int flags, mode_t mode);
 
 /* unlinkat() in this process's folder. 0 or a negative errno. */
