@@ -201,7 +201,8 @@ static const struct option table[] = {
 /* 0/1 switches: "1", "0", "yes", "no", "true", "false", "on", "off". */
 static int read_bool(const char *v, int *out)
 {
-    static const char *const yes[] = {"1", "yes", "true", "on"}, *const no[] = {"0", "no", "false", "off", ""};
+    static const char *const yes[] = {"1", "yes", "true", "on"};
+    static const char *const no[] = {"0", "no", "false", "off", ""};
     for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
         if (strcasecmp(v, yes[i]) == 0)
             return *out = 1, 0;

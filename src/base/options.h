@@ -1,5 +1,6 @@
 /* MMVEC_* environment variables: one table (options.c) of name, kind, default and doc; read
- * once, parsed, validated, printable. A bad value gives one warning and the default. In a setuid/setgid program (AT_SECURE) none is read and no file is ever made. */
+ * once, parsed, validated, printable. A bad value gives one warning and the default. In a
+ * setuid/setgid program (AT_SECURE) none is read and no file is ever made. */
 #ifndef MMVEC_OPTIONS_H
 #define MMVEC_OPTIONS_H
 

@@ -77,8 +77,9 @@ int mmvi_os_resize(int fd, size_t old_size, size_t size)
     /* fallocate both reserves the blocks and extends the file size. A signal may interrupt a
      * large one: that is no failure, it starts again. */
     int rc;
-    while ((rc = fallocate(fd, 0, (off_t)old_size, (off_t)(size - old_size))) < 0 && errno == EINTR) {
-    }
+    do
+        rc = fallocate(fd, 0, (off_t)old_size, (off_t)(size - old_size));
+    while (rc < 0 && errno == EINTR);
     if (rc == 0)
         return 0;
     int err = errno;

@@ -142,7 +142,7 @@ void mmvi_block_writeback(const struct mmvi_block *b, size_t len)
     mmvi_os_close(fd);
 }
 
-/* ---- shrink and grow --------------------------------------------------------------------------- */
+/* ---- shrink and grow ------------------------------------------------------------------------ */
 
 /* A file may be cut only while no fork child can map it: past the new end its pages would
  * SIGBUS in the child. */
@@ -286,19 +286,23 @@ static int map_private(struct mmvi_block *b, int fd)
     return rc;
 }
 
-/* The parent's file of b, which the child can still reach: by name in the parent's folder (its
- * descriptor is inherited), else through the mapping itself (/proc/self/map_files, for a file
- * already unlinked; needs CAP_SYS_ADMIN). */
-static int open_inherited(const struct mmvi_block *b)
+int mmvi_block_open_mapping(const struct mmvi_block *b)
 {
-    int fd = open_own(b, O_RDONLY);
-    if (fd >= 0)
-        return fd;
     char path[80];
     snprintf(path, sizeof path, "/proc/self/map_files/%lx-%lx", (unsigned long)b->addr,
              (unsigned long)(b->addr + b->size));
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     return fd < 0 ? -errno : fd;
+}
+
+/* The parent's file of b, which the child can still reach: by name in the parent's folder
+ * (open as dir), else through the mapping itself (for a file already unlinked). */
+static int open_inherited(const struct mmvi_block *b, int dir)
+{
+    char name[48];
+    file_name(b, name);
+    int fd = dir >= 0 && !b->unlinked ? openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    return fd >= 0 ? fd : mmvi_block_open_mapping(b);
 }
 
 /* Copies b's pages into anonymous memory and puts that in its place, in one step (mremap
@@ -358,12 +362,12 @@ static int copy_to_own_file(struct mmvi_block *b)
 /* The last resort: the block is made inaccessible rather than left shared with the parent. */
 static void seal(struct mmvi_block *b)
 {
-    mmap((void *)b->addr, b->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
-         -1, 0);
+    mmap((void *)b->addr, b->size, PROT_NONE,
+         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
     b->backing = MMVI_BACK_ANON;
 }
 
-int mmvi_block_fork_remap(struct mmvi_block *b)
+int mmvi_block_fork_remap(struct mmvi_block *b, int dir)
 {
     if (b->backing != MMVI_BACK_FILE)
         return 0; /* private already (the kernel's copy-on-write is exactly our memory), or
@@ -374,7 +378,7 @@ int mmvi_block_fork_remap(struct mmvi_block *b)
     }
     if (mmvi_opt.fork_mode != MMVI_FORK_PRIVATE)
         return -EAGAIN;
-    int fd = open_inherited(b);
+    int fd = open_inherited(b, dir);
     return fd < 0 ? fd : map_private(b, fd);
 }
 

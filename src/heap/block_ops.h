@@ -43,11 +43,15 @@ MMVI_HIDDEN int mmvi_block_shrink(struct mmvi_block *b, size_t size);
  * it had when that fails. 0 or a negative errno (b unchanged). */
 MMVI_HIDDEN int mmvi_block_grow(struct mmvi_block *b, size_t size);
 
-/* In a fork child, under the lock, while the parent's folder is still reachable: a block of
+/* The file behind b's mapping, opened read-only through /proc/self/map_files (works for a file
+ * already unlinked; needs CAP_SYS_ADMIN). A descriptor or a negative errno. */
+MMVI_HIDDEN int mmvi_block_open_mapping(const struct mmvi_block *b);
+
+/* In a fork child, under the lock, with the parent's folder open as dir (or -1): a block of
  * the parent's own file is mapped again copy-on-write (MMVEC_FORK=private) or marked the
  * parent's (shared). 0, or a negative errno when it is still the parent's shared mapping
  * (then mmvi_block_fork_copy must separate it). */
-MMVI_HIDDEN int mmvi_block_fork_remap(struct mmvi_block *b);
+MMVI_HIDDEN int mmvi_block_fork_remap(struct mmvi_block *b, int dir);
 
 /* Then, for what is still shared: a copy into a file of the child's own (copy), else into
  * anonymous memory; as a last resort the block is made inaccessible. Never left shared. */

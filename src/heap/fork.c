@@ -32,14 +32,24 @@
 static int copy_pipe[2] = {-1, -1};
 static int cancel_state;
 
-/* Does the child have to copy (rather than remap) some block? */
+/* Does the child have to copy (rather than remap) some block? In private mode only a block
+ * whose file is already unlinked (MMVEC_UNLINK) can need it, and only where the mapping's own
+ * entry in /proc/self/map_files cannot be opened (that needs CAP_SYS_ADMIN): one try tells,
+ * since the child has our credentials. */
 static int child_will_copy(void)
 {
     if (mmvi_opt.fork_mode == MMVI_FORK_COPY)
         return 1;
+    if (mmvi_opt.fork_mode != MMVI_FORK_PRIVATE)
+        return 0;
     for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
-        if (b->backing == MMVI_BACK_FILE && b->unlinked && mmvi_opt.fork_mode == MMVI_FORK_PRIVATE)
-            return 1;
+        if (b->state == MMVI_BLOCK_LIVE && b->backing == MMVI_BACK_FILE && b->unlinked) {
+            int fd = mmvi_block_open_mapping(b);
+            if (fd < 0)
+                return 1;
+            close(fd);
+            return 0;
+        }
     return 0;
 }
 
@@ -94,8 +104,12 @@ static void child(void)
     /* First what the parent's folder serves (its descriptor is still open here), then what
      * needs a copy, made in the child's own folder. */
     int copies = 0, sealed = 0;
+    int private = mmvi_heap.blocks && mmvi_opt.fork_mode == MMVI_FORK_PRIVATE;
+    int dir = private ? mmvi_proc_self_open() : -1; /* once, not per block */
     for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
-        copies += mmvi_block_fork_remap(b) < 0;
+        copies += mmvi_block_fork_remap(b, dir) < 0;
+    if (dir >= 0)
+        close(dir);
     mmvi_proc_forget();
     for (struct mmvi_block *b = mmvi_heap.blocks; copies && b; b = b->next)
         sealed += mmvi_block_fork_copy(b) < 0;

@@ -40,8 +40,9 @@ static long read_max_map_count(void)
 static void say_dir_unusable(const char *dir, int err)
 {
     /* The same kind as fallback(): the user hears about it once, with the reason. */
-    mmvi_warn_once(MMVI_WARN_FALLBACK, "segment directory %s unusable (%s); large blocks stay in RAM",
-                   dir, strerror(-err));
+    mmvi_warn_once(MMVI_WARN_FALLBACK,
+                   "segment directory %s unusable (%s); large blocks stay in RAM", dir,
+                   strerror(-err));
 }
 
 /* First large request: reserve the address space, make this process's folder (reaping dead
@@ -68,7 +69,8 @@ static void heap_init(void)
         return;
     }
     struct statfs fs;
-    if (statfs(mmvi_proc.dir, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == 0x858458f6 /*ramfs*/))
+    if (statfs(mmvi_proc.dir, &fs) == 0 &&
+        (fs.f_type == TMPFS_MAGIC || fs.f_type == 0x858458f6 /* ramfs */))
         mmvi_warn_once(MMVI_WARN_TMPFS,
                        "segment directory %s is in RAM (tmpfs): large blocks will not relieve "
                        "memory; set MMVEC_DIR to a disk",

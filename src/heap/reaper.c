@@ -37,6 +37,8 @@ struct mmvi_proc mmvi_proc = {.lock_fd = -1};
 
 #define LOCK_MAP 4096
 
+static int self_open(void);
+
 /* Records what fd is, then closes it. */
 static int remember(int fd, struct mmvi_file_id *id)
 {
@@ -67,6 +69,11 @@ static int open_checked(const char *path, const struct mmvi_file_id *id)
 static int heap_open(void)
 {
     return open_checked(mmvi_proc.dir, &mmvi_proc.heap);
+}
+
+int mmvi_proc_self_open(void)
+{
+    return mmvi_proc.ready ? self_open() : -ENOENT;
 }
 
 static int self_open(void)

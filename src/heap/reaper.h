@@ -33,7 +33,7 @@ struct mmvi_file_id {
 struct mmvi_proc {
     char dir[4096];            /* the heap folder, absolute: D/mmvec-heap-<uid> */
     char name[48];             /* this process's folder in it: <host>-<pid>-<rand> (in a fork
-                                  child until its handler ends: the parent's, to reopen its files) */
+                                  child, until its handler ends: the parent's) */
     struct mmvi_file_id heap;  /* the heap folder */
     struct mmvi_file_id self;  /* this process's folder */
     void *lock_map;            /* a mapping of the lock file: holds its flock */
@@ -62,6 +62,10 @@ MMVI_HIDDEN void mmvi_proc_forget(void);
 /* openat() in this process's folder (flags as open; O_CLOEXEC|O_NOFOLLOW added), the folder
  * checked to be ours. Returns the descriptor or a negative errno. */
 MMVI_HIDDEN int mmvi_proc_openat(const char *file, int flags, mode_t mode);
+
+/* This process's folder, opened and checked, for a series of operations (the caller closes it).
+ * A descriptor or a negative errno. */
+MMVI_HIDDEN int mmvi_proc_self_open(void);
 
 /* unlinkat() in this process's folder. 0 or a negative errno. */
 MMVI_HIDDEN int mmvi_proc_unlinkat(const char *file);
