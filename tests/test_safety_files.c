@@ -765,3 +765,81 @@ Test(safety_files, only_this_machines_dead_folders_are_reaped)
     snprintf(path, sizeof path, "%s/%s.lock", heap, theirs);
     cr_assert_eq(access(path, F_OK), 0, "another machine's lock %s was reaped", path);
 }
+
+/* ---- a daemon: double fork, setsid, chdir("/"), every descriptor closed ---- */
+
+/* In the daemon: its blocks are still files in the folder named at start, they grow and go at
+ * exit, whatever it did to its working directory and its descriptors. Returns 0 or a step. */
+static int daemon_life(unsigned char *inherited, const char *heap)
+{
+    if (setsid() < 0 || chdir("/") < 0)
+        return 1;
+    for (int fd = 3; fd < 1024; fd++)
+        close(fd);
+    for (int fd = 3; fd < 40; fd++) /* the program's own descriptors take every low number */
+        if (open("/dev/null", O_RDONLY) < 0)
+            return 2;
+    for (size_t i = 0; i < 4u << 20; i++)
+        if (inherited[i] != 'P')
+            return 3;
+    unsigned char *p = mmv_malloc(4u << 20);
+    char path[4096];
+    if (!p || mmv_block_path(p, path, sizeof path) != 0 || strncmp(path, heap, strlen(heap)) != 0)
+        return 4;
+    memset(p, 'D', 4u << 20);
+    p = mmv_realloc(p, 64u << 20);
+    if (!p || p[0] != 'D' || p[(4u << 20) - 1] != 'D' || !mmv_owns(p))
+        return 5;
+    struct stat st;
+    if (mmv_block_path(p, path, sizeof path) != 0 || stat(path, &st) != 0 ||
+        (size_t)st.st_size < (64u << 20))
+        return 6;
+    return 0; /* exit(): the exit handler removes its files, folder and lock */
+}
+
+Test(safety_files, daemon_after_setsid_chdir_and_closefrom_keeps_its_files_in_place)
+{
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/seg", tmp);
+    setenv("MMVEC_DIR", dir, 1);
+    setenv("MMVEC_THRESHOLD", "64K", 1);
+    unsigned char *p = mmv_malloc(4u << 20);
+    cr_assert(p && mmv_owns(p));
+    memset(p, 'P', 4u << 20);
+    char heap[4200];
+    snprintf(heap, sizeof heap, "%s/", tu_heap_dir(dir));
+    pid_t child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0) {
+        pid_t d = fork(); /* the daemon is a grandchild, its parent gone at once */
+        if (d != 0)
+            _exit(d < 0 ? 100 : 0);
+        int rc = daemon_life(p, heap);
+        char out[300], text[8];
+        snprintf(out, sizeof out, "%s/daemon.rc", tmp); /* its only way to report */
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int n = snprintf(text, sizeof text, "%d\n", rc);
+        if (fd < 0 || write(fd, text, (size_t)n) != n)
+            _exit(101);
+        close(fd);
+        exit(rc);
+    }
+    cr_assert_eq(tu_wait(child), 0);
+    /* The daemon is nobody's child of ours: wait for its report, then for its folder to go. */
+    const char *rcfile = tu_path_in(tmp, "daemon.rc");
+    for (int i = 0; i < 1000 && !strchr(tu_slurp(rcfile), '\n'); i++)
+        usleep(20000);
+    int entries = -1;
+    for (int i = 0; i < 400 && entries != 2; i++) { /* ours: folder + lock */
+        usleep(20000);
+        entries = tu_count_entries(tu_heap_dir(dir));
+    }
+    cr_assert_eq(entries, 2, "the daemon left %d entries beside ours in %s", entries - 2,
+                 tu_heap_dir(dir));
+    const char *rc = tu_slurp(rcfile);
+    cr_assert_str_eq(rc, "0\n", "the daemon failed at step %s (see daemon_life)", rc);
+    cr_assert_eq(tu_count_segs(dir), 1, "only our block's file is left");
+    for (size_t i = 0; i < 4u << 20; i++)
+        cr_assert_eq(p[i], 'P', "the daemon's writes reached us at byte %zu", i);
+    mmv_free(p);
+}
