@@ -7,7 +7,8 @@
 extern "C" {
 void *mmv_malloc(std::size_t n);
 void mmv_free(void *p);
-void mmv_free_sized(void *p, std::size_t n);
+/* Sized delete: the C++ contract guarantees n is the size new was asked for, unaligned. */
+__attribute__((visibility("hidden"))) void mmvi_free_sized(void *p, std::size_t n);
 void *mmv_aligned_alloc(std::size_t align, std::size_t n);
 }
 
@@ -50,8 +51,8 @@ EXPORT void operator delete(void *p) noexcept { mmv_free(p); }
 EXPORT void operator delete[](void *p) noexcept { mmv_free(p); }
 EXPORT void operator delete(void *p, const std::nothrow_t &) noexcept { mmv_free(p); }
 EXPORT void operator delete[](void *p, const std::nothrow_t &) noexcept { mmv_free(p); }
-EXPORT void operator delete(void *p, std::size_t n) noexcept { mmv_free_sized(p, n); }
-EXPORT void operator delete[](void *p, std::size_t n) noexcept { mmv_free_sized(p, n); }
+EXPORT void operator delete(void *p, std::size_t n) noexcept { mmvi_free_sized(p, n); }
+EXPORT void operator delete[](void *p, std::size_t n) noexcept { mmvi_free_sized(p, n); }
 EXPORT void operator delete(void *p, std::align_val_t) noexcept { mmv_free(p); }
 EXPORT void operator delete[](void *p, std::align_val_t) noexcept { mmv_free(p); }
 EXPORT void operator delete(void *p, std::align_val_t, const std::nothrow_t &) noexcept { mmv_free(p); }

@@ -20,7 +20,8 @@ MMV_API void *mmv_calloc(size_t n, size_t size);
 MMV_API void *mmv_realloc(void *p, size_t size);
 MMV_API void *mmv_reallocarray(void *p, size_t n, size_t size);
 MMV_API void mmv_free(void *p);
-/* free with the size that was asked for when p was allocated (C++ sized delete). */
+/* free, given the size that was asked for when p was allocated: the size is a hint only (any
+ * value is safe, also for aligned allocations); the same as mmv_free. */
 MMV_API void mmv_free_sized(void *p, size_t size);
 /* Returns 0, EINVAL (bad alignment; *out untouched) or ENOMEM, as posix_memalign. */
 MMV_API int mmv_posix_memalign(void **out, size_t alignment, size_t size);

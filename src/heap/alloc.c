@@ -420,8 +420,10 @@ void mmv_free(void *p)
     mmvi_free(p);
 }
 
-/* Sized free, for C++'s sized delete: jemalloc finds the size class without a lookup. */
-void mmv_free_sized(void *p, size_t size)
+/* Sized free, for C++'s sized delete (preload/override_cxx.cpp), whose contract guarantees that
+ * size is what an unaligned new asked for: jemalloc then finds the size class without a
+ * lookup. A wrong size (or an aligned allocation) would corrupt jemalloc's heap. */
+void mmvi_free_sized(void *p, size_t size)
 {
     if (likely(!mmvi_in_reserve(p))) {
         if (p)
@@ -429,6 +431,15 @@ void mmv_free_sized(void *p, size_t size)
         return;
     }
     mmvi_free_slow(p);
+}
+
+/* The public mmv_free_sized takes the size as a hint only: a caller may pass it for memory from
+ * mmv_posix_memalign or mmv_memalign, whose size class the size alone does not give, and
+ * nothing a caller passes may corrupt the heap (found by fuzz_alloc). */
+void mmv_free_sized(void *p, size_t size)
+{
+    (void)size;
+    mmv_free(p);
 }
 
 void *mmvi_realloc_slow(void *p, size_t n)

@@ -13,6 +13,8 @@
 MMVI_HIDDEN void *mmvi_malloc_slow(size_t n);
 MMVI_HIDDEN void mmvi_free_slow(void *p);
 MMVI_HIDDEN void *mmvi_realloc_slow(void *p, size_t n);
+/* Sized free for callers that guarantee the size (C++ sized delete); see alloc.c. */
+MMVI_HIDDEN void mmvi_free_sized(void *p, size_t size);
 
 static inline void *mmvi_malloc(size_t n)
 {
