@@ -18,9 +18,6 @@
 #include "writeback.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -39,7 +36,6 @@ __attribute__((used)) static void *const jemalloc_env[] = {(void *)mmvi_je_conf_
 /* Set while this thread is inside the large path: anything it allocates meanwhile (libuuid,
  * stdio, the loader for backtraces) goes to jemalloc, so nothing can recurse or deadlock. */
 static __thread int in_large __attribute__((tls_model("initial-exec")));
-
 
 /* ---- routing ------------------------------------------------------------------------------ */
 
@@ -136,7 +132,6 @@ static void count_gone(const struct mmvi_block *b)
  * them one page per fault is up to 20x slower. So calloc'd blocks are advised random only while
  * memory is plentiful, and every such block goes back to normal as soon as it gets tight, before
  * anything is evicted. Under the lock. */
-
 static void advise_sparse(struct mmvi_block *b, int zero)
 {
     if (!zero || mmvi_opt.advice != MMVI_ADVICE_AUTO || mmvi_memory_tight(b->size))
