@@ -212,7 +212,8 @@ TU_UNUSED static char *tu_slurp(const char *path)
 /* ---- child processes ------------------------------------------------------------------------ */
 
 /* The environment for a child: ours without LD_PRELOAD and MMVEC_* (so the caller's settings
- * cannot change a test), and without `also_drop` (a "NAME=" prefix) when it is not NULL.
+ * cannot change a test; MMVEC_PLACEMENT stays: ctest sets it for the tests of the file path),
+ * and without `also_drop` (a "NAME=" prefix) when it is not NULL.
  * There are `room` zeroed slots after the *n entries kept: the caller appends its own and the
  * array stays NULL-terminated. Built before fork (the child only execs); free() the array. */
 TU_UNUSED static char **tu_child_env(size_t room, size_t *n, const char *also_drop)
@@ -224,7 +225,8 @@ TU_UNUSED static char **tu_child_env(size_t room, size_t *n, const char *also_dr
     cr_assert_not_null(env);
     *n = 0;
     for (char **e = environ; *e; e++)
-        if (strncmp(*e, "LD_PRELOAD=", 11) && strncmp(*e, "MMVEC_", 6) &&
+        if (strncmp(*e, "LD_PRELOAD=", 11) &&
+            (strncmp(*e, "MMVEC_", 6) || !strncmp(*e, "MMVEC_PLACEMENT=", 16)) &&
             (!also_drop || strncmp(*e, also_drop, strlen(also_drop))))
             env[(*n)++] = *e;
     return env;

@@ -32,10 +32,19 @@ MMV_API void *mmv_pvalloc(size_t size);
 /* Bytes that really can be written at p (0 for NULL). */
 MMV_API size_t mmv_usable_size(const void *p);
 
+/* A block backed by a file from the start, whatever the memory pressure and the threshold (for
+ * buffers the kernel writes asynchronously: io_uring, AIO, RDMA). Freed with mmv_free. NULL
+ * with errno when no file can be made (ENOSPC, EACCES...; ENOTSUP with MMVEC_DISABLE): never a
+ * RAM fallback. */
+MMV_API void *mmv_malloc_file(size_t n);
+
 /* true when p is the start of a live segment block. */
 MMV_API bool mmv_owns(const void *p);
 /* The file behind a segment block, copied into buf; -EINVAL when p is not a block,
- * -ENOENT when the file was unlinked (MMVEC_UNLINK=1), -ENAMETOOLONG when buf is too small. */
+ * -ENODATA when the block is in RAM (it has no file yet: MMVEC_PLACEMENT=auto puts blocks in
+ * RAM while the heap fits, and moves them into files when memory gets tight), -ENOENT when the
+ * file was unlinked (MMVEC_UNLINK=1) or is an ancestor's read privately after fork,
+ * -ENAMETOOLONG when buf is too small. */
 MMV_API int mmv_block_path(const void *p, char *buf, size_t size);
 
 /* The size from which requests become segment blocks. */

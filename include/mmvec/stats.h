@@ -36,6 +36,22 @@ typedef struct mmv_stats {
     uint64_t writebacks;         /* early writebacks started (MMVEC_WRITEBACK) */
     uint64_t files_reaped;       /* files of dead processes removed */
     uint64_t bytes_reaped;
+    /* Where blocks live (MMVEC_PLACEMENT=auto): RAM while the heap fits, files past it. */
+    uint64_t blocks_ram;         /* blocks made in RAM */
+    uint64_t blocks_file_tight;  /* blocks made as files because memory was tight */
+    uint64_t ram_bytes_live;     /* bytes of blocks in RAM now (the rest of block_bytes_live */
+    uint64_t ram_bytes_peak;     /*   is in files) */
+    uint64_t spills;             /* RAM blocks moved into files under memory pressure */
+    uint64_t spill_bytes;
+    uint64_t spill_us;           /* time spent moving them, microseconds */
+    uint64_t spill_max_us;       /* the longest single move */
+    uint64_t spill_failed;       /* moves that failed (disk full...): the block stayed in RAM */
+    uint64_t spill_held_off;     /* memory tight, but blocks could not move safely (threads
+                                    running, no userfaultfd) */
+    uint64_t memory_limit;       /* the limit mmvec last saw (cgroup, MemTotal or yours) */
+    uint64_t memory_usage;       /* ... and the usage against it, without droppable cache */
+    uint64_t disk_write_bytes;   /* bytes this process caused to be written to disk
+                                    (/proc/self/io write_bytes; 0 where unreadable) */
 } mmv_stats;
 
 /* Fills *out with a snapshot. Returns 0, or -EINVAL for NULL. */

@@ -12,6 +12,7 @@ enum mmvi_warn_kind {
     MMVI_WARN_DIR,        /* directory unusable */
     MMVI_WARN_SECURE,     /* AT_SECURE: files disabled */
     MMVI_WARN_SPARSE,     /* no fallocate: sparse files */
+    MMVI_WARN_SPILL,      /* a RAM block could not move to a file */
     MMVI_WARN_COUNT
 };
 

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #define MMVI_DEFAULT_THRESHOLD (1u << 20)
+/* RAM blocks while usage stays below 60% of the limit: see README ("Where blocks live"). */
+#define MMVI_DEFAULT_RAM_HIGH_PCT 60
 
 struct mmvi_options mmvi_opt = {
     .threshold_min = MMVI_DEFAULT_THRESHOLD,
@@ -29,6 +31,7 @@ struct mmvi_options mmvi_opt = {
     .fork_mode = MMVI_FORK_PRIVATE,
     .advice = MMVI_ADVICE_AUTO,
     .stats_fd = -1,
+    .ram_high_pct = MMVI_DEFAULT_RAM_HIGH_PCT,
 };
 
 int mmvi_parse_size(const char *s, size_t *out)
@@ -139,7 +142,7 @@ static void bad(const char *name, const char *value)
 
 /* ---- the table ------------------------------------------------------------------------------ */
 
-enum kind { K_BOOL, K_SIZE, K_RANGE, K_CHOICE, K_LEVEL, K_DIR, K_DOC };
+enum kind { K_BOOL, K_SIZE, K_RANGE, K_MARK, K_CHOICE, K_LEVEL, K_DIR, K_DOC };
 
 struct option {
     const char *name;
@@ -158,6 +161,8 @@ static const int fork_values[] = {MMVI_FORK_PRIVATE, MMVI_FORK_COPY, MMVI_FORK_S
  * page per fault; auto: random for calloc'd blocks while memory is plentiful. docs/design.md. */
 static const char *const advice_names[] = {"auto", "normal", "random", NULL};
 static const int advice_values[] = {MMVI_ADVICE_AUTO, MADV_NORMAL, MADV_RANDOM};
+static const char *const place_names[] = {"auto", "file", NULL};
+static const int place_values[] = {MMVI_PLACE_AUTO, MMVI_PLACE_FILE};
 static const char *const wb_names[] = {"auto", "on", "off", "1", "0", NULL};
 static const int wb_values[] = {MMVI_WRITEBACK_AUTO, MMVI_WRITEBACK_ON, MMVI_WRITEBACK_OFF,
                                 MMVI_WRITEBACK_ON, MMVI_WRITEBACK_OFF};
@@ -183,6 +188,12 @@ static const struct option table[] = {
      "1: print the counters to stderr at exit"},
     {"MMVEC_SHOW_CONFIG", K_BOOL, &mmvi_opt.show_config, 0, 0, NULL, NULL,
      "1: print this configuration to stderr at start"},
+    {"MMVEC_PLACEMENT", K_CHOICE, &mmvi_opt.placement, 0, 0, place_names, place_values,
+     "auto: large blocks in RAM while the heap fits, files past it; file: files from the start"},
+    {"MMVEC_RAM_HIGH", K_MARK, NULL, 0, 0, NULL, NULL,
+     "RAM blocks while usage stays below this share (60%) or size of the memory limit"},
+    {"MMVEC_MEMORY_LIMIT", K_SIZE, &mmvi_opt.memory_limit, 0, SIZE_MAX, NULL, NULL,
+     "a memory limit of your own for this process (0: only cgroups and MemTotal count)"},
     {"MMVEC_ADVICE", K_CHOICE, &mmvi_opt.advice, 0, 0, advice_names, advice_values,
      "read-ahead of block pages: auto, normal or random"},
     {"MMVEC_WRITEBACK", K_CHOICE, &mmvi_opt.writeback, 0, 0, wb_names, wb_values,
@@ -212,6 +223,26 @@ static int read_bool(const char *v, int *out)
     return -EINVAL;
 }
 
+/* MMVEC_RAM_HIGH: "60%" (1-100) or a size ("8G"). */
+static int read_mark(const char *v)
+{
+    char *end;
+    size_t x;
+    if (strchr(v, '%')) {
+        unsigned long pct = strtoul(v, &end, 10);
+        if (end == v || strcmp(end, "%") != 0 || pct < 1 || pct > 100)
+            return -EINVAL;
+        mmvi_opt.ram_high = 0;
+        mmvi_opt.ram_high_pct = (int)pct;
+        return 0;
+    }
+    if (mmvi_parse_size(v, &x) < 0 || x == 0)
+        return -EINVAL;
+    mmvi_opt.ram_high = x;
+    mmvi_opt.ram_high_pct = 0;
+    return 0;
+}
+
 static int read_one(const struct option *o, const char *v)
 {
     size_t x, y;
@@ -229,6 +260,8 @@ static int read_one(const struct option *o, const char *v)
         mmvi_opt.threshold_min = x;
         mmvi_opt.threshold_max = y;
         return 0;
+    case K_MARK:
+        return read_mark(v);
     case K_CHOICE:
         for (size_t i = 0; o->names[i]; i++)
             if (strcmp(v, o->names[i]) == 0)
@@ -285,6 +318,12 @@ static void fmt_value(const struct option *o, char *buf, size_t size)
         fmt_size(a, sizeof a, mmvi_opt.threshold_min);
         fmt_size(b, sizeof b, mmvi_opt.threshold_max);
         snprintf(buf, size, mmvi_opt.threshold_max == SIZE_MAX ? "%s" : "%s:%s", a, b);
+        return;
+    case K_MARK:
+        if (mmvi_opt.ram_high_pct)
+            snprintf(buf, size, "%d%%", mmvi_opt.ram_high_pct);
+        else
+            fmt_size(buf, size, mmvi_opt.ram_high);
         return;
     case K_CHOICE:
         for (size_t i = 0; o->names[i]; i++)

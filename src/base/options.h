@@ -10,6 +10,9 @@
 
 enum mmvi_fork_mode { MMVI_FORK_PRIVATE, MMVI_FORK_COPY, MMVI_FORK_SHARED };
 enum mmvi_writeback { MMVI_WRITEBACK_AUTO, MMVI_WRITEBACK_ON, MMVI_WRITEBACK_OFF };
+/* auto: a large block is RAM while the heap fits below the mark, a file otherwise (pressure.c);
+ * file: every large block is a file from the start. */
+enum mmvi_placement { MMVI_PLACE_AUTO, MMVI_PLACE_FILE };
 /* calloc'd blocks MADV_RANDOM while memory is plentiful (see alloc.c, docs/design.md) */
 #define MMVI_ADVICE_AUTO (-1)
 
@@ -31,6 +34,10 @@ struct mmvi_options {
     int fork_mode;         /* enum mmvi_fork_mode */
     int writeback;         /* enum mmvi_writeback: early writeback of block files (writeback.h) */
     int show_config;       /* print the effective configuration at start */
+    int placement;         /* enum mmvi_placement */
+    size_t ram_high;       /* MMVEC_RAM_HIGH as bytes (0: as a percentage, below) */
+    int ram_high_pct;      /* ... or as a percentage of the memory limit */
+    size_t memory_limit;   /* MMVEC_MEMORY_LIMIT: a limit of the user's own (0: none) */
     char dir[4096];        /* empty: the namer's default directory */
 };
 

@@ -3,8 +3,11 @@
 
 #include "stats_internal.h"
 
+#include "os.h"
+
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,6 +16,16 @@ uint64_t mmvi_stat_table[MMVI_STAT_COUNT];
 static uint64_t get(enum mmvi_stat s)
 {
     return __atomic_load_n(&mmvi_stat_table[s], __ATOMIC_RELAXED);
+}
+
+/* What this process made the kernel write to disk (its own writes and its dirtied pages). */
+static uint64_t disk_write_bytes(void)
+{
+    char buf[512];
+    if (mmvi_os_read_file("/proc/self/io", buf, sizeof buf) < 0)
+        return 0;
+    const char *p = strstr(buf, "\nwrite_bytes: ");
+    return p ? strtoull(p + 14, NULL, 10) : 0;
 }
 
 int mmv_stats_get(mmv_stats *out)
@@ -45,6 +58,19 @@ int mmv_stats_get(mmv_stats *out)
         .writebacks = get(MMVI_STAT_WRITEBACKS),
         .files_reaped = get(MMVI_STAT_FILES_REAPED),
         .bytes_reaped = get(MMVI_STAT_BYTES_REAPED),
+        .blocks_ram = get(MMVI_STAT_BLOCKS_RAM),
+        .blocks_file_tight = get(MMVI_STAT_BLOCKS_FILE_TIGHT),
+        .ram_bytes_live = get(MMVI_STAT_RAM_BYTES_LIVE),
+        .ram_bytes_peak = get(MMVI_STAT_RAM_BYTES_PEAK),
+        .spills = get(MMVI_STAT_SPILLS),
+        .spill_bytes = get(MMVI_STAT_SPILL_BYTES),
+        .spill_us = get(MMVI_STAT_SPILL_US),
+        .spill_max_us = get(MMVI_STAT_SPILL_MAX_US),
+        .spill_failed = get(MMVI_STAT_SPILL_FAILED),
+        .spill_held_off = get(MMVI_STAT_SPILL_HELD_OFF),
+        .memory_limit = get(MMVI_STAT_MEMORY_LIMIT),
+        .memory_usage = get(MMVI_STAT_MEMORY_USAGE),
+        .disk_write_bytes = disk_write_bytes(),
     };
     return 0;
 }
@@ -54,7 +80,7 @@ void mmv_stats_print(int fd)
 {
     mmv_stats s;
     mmv_stats_get(&s);
-    char buf[2048];
+    char buf[3072];
     int n = snprintf(buf, sizeof buf,
                      "mmvec stats (pid %ld)\n"
                      "  blocks made        %12llu   cache hits     %12llu\n"
@@ -67,7 +93,13 @@ void mmv_stats_print(int fd)
                      "  files reaped       %12llu   (%llu B)\n"
                      "  segments mapped    %12llu   bytes %llu, peak %llu\n"
                      "  failures           fallocate %llu, ftruncate %llu, map %llu, unmap %llu\n"
-                     "  sparse files       %12llu   (no fallocate on the filesystem)\n",
+                     "  sparse files       %12llu   (no fallocate on the filesystem)\n"
+                     "  blocks in RAM      %12llu   made as files when tight %llu\n"
+                     "  RAM bytes live     %12llu B peak %llu B; in files %llu B\n"
+                     "  moved to files     %12llu   (%llu B in %llu us, longest %llu us; "
+                     "failed %llu, held off %llu)\n"
+                     "  memory limit       %12llu B usage %llu B\n"
+                     "  disk bytes written %12llu B\n",
                      (long)getpid(), (unsigned long long)s.blocks_made,
                      (unsigned long long)s.cache_hits, (unsigned long long)s.blocks_live,
                      (unsigned long long)s.largest_block, (unsigned long long)s.block_bytes_live,
@@ -83,7 +115,15 @@ void mmv_stats_print(int fd)
                      (unsigned long long)s.fallocate_failed, (unsigned long long)s.ftruncate_failed,
                      (unsigned long long)s.map_failed, (unsigned long long)s.unmap_failed,
                      (unsigned long long)__atomic_load_n(&mmvi_stat_table[MMVI_STAT_SPARSE_FILES],
-                                                         __ATOMIC_RELAXED));
+                                                         __ATOMIC_RELAXED),
+                     (unsigned long long)s.blocks_ram, (unsigned long long)s.blocks_file_tight,
+                     (unsigned long long)s.ram_bytes_live, (unsigned long long)s.ram_bytes_peak,
+                     (unsigned long long)(s.block_bytes_live - s.ram_bytes_live),
+                     (unsigned long long)s.spills, (unsigned long long)s.spill_bytes,
+                     (unsigned long long)s.spill_us, (unsigned long long)s.spill_max_us,
+                     (unsigned long long)s.spill_failed, (unsigned long long)s.spill_held_off,
+                     (unsigned long long)s.memory_limit, (unsigned long long)s.memory_usage,
+                     (unsigned long long)s.disk_write_bytes);
     if (n > 0) {
         size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
         ssize_t w = write(fd, buf, len);

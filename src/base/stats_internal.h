@@ -31,6 +31,20 @@ enum mmvi_stat {
     MMVI_STAT_FILES_REAPED,
     MMVI_STAT_BYTES_REAPED,
     MMVI_STAT_SPARSE_FILES,
+    /* Placement and moves (MMVEC_PLACEMENT=auto: pressure.c, spill.c). */
+    MMVI_STAT_BLOCKS_RAM,         /* blocks made in RAM */
+    MMVI_STAT_BLOCKS_FILE_TIGHT,  /* blocks made as files because memory was tight */
+    MMVI_STAT_RAM_BYTES_LIVE,
+    MMVI_STAT_RAM_BYTES_PEAK,
+    MMVI_STAT_SPILLS,             /* RAM blocks moved into files */
+    MMVI_STAT_SPILL_BYTES,
+    MMVI_STAT_SPILL_US,           /* time spent moving, in microseconds */
+    MMVI_STAT_SPILL_MAX_US,       /* the longest move */
+    MMVI_STAT_SPILL_FAILED,       /* moves that failed (the block stayed in RAM) */
+    MMVI_STAT_SPILL_HELD_OFF,     /* tight, but no safe way to move with other threads */
+    MMVI_STAT_PRESSURE_READS,     /* reads of the memory limit and usage */
+    MMVI_STAT_MEMORY_LIMIT,       /* the last figures read */
+    MMVI_STAT_MEMORY_USAGE,
     MMVI_STAT_COUNT
 };
 

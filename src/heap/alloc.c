@@ -12,8 +12,10 @@
 #include "heap.h"
 #include "log.h"
 #include "options.h"
+#include "pressure.h"
 #include "registry.h"
 #include "small.h"
+#include "spill.h"
 #include "stats_internal.h"
 #include "writeback.h"
 
@@ -30,7 +32,8 @@ struct mmvi_route mmvi_route;
 
 /* In the static archive, libmmvec.a comes before the private jemalloc on the link line: this
  * reference makes the linker take small.c, which jemalloc calls, along with this file. */
-__attribute__((used)) static void *const jemalloc_env[] = {(void *)mmvi_je_conf_getenv,
+__attribute__((used)) static void *const jemalloc_env[] = {(void *)mmvi_je_os_mmap,
+                                                           (void *)mmvi_je_conf_getenv,
                                                            (void *)mmvi_je_conf_readlink};
 
 /* Set while this thread is inside the large path: anything it allocates meanwhile (libuuid,
@@ -107,12 +110,33 @@ static void *fallback(size_t n, size_t align, int zero, int err)
     return small_alloc(n, align, zero);
 }
 
+/* RAM blocks live: their count (read by the small heap's hook, spill.c) and bytes. */
+static void count_ram(const struct mmvi_block *b, int sign)
+{
+    if (b->backing != MMVI_BACK_ANON)
+        return;
+    if (sign > 0) {
+        __atomic_fetch_add(&mmvi_heap.ram_blocks, 1, __ATOMIC_RELAXED);
+        uint64_t live = __atomic_add_fetch(&mmvi_stat_table[MMVI_STAT_RAM_BYTES_LIVE], b->size,
+                                           __ATOMIC_RELAXED);
+        mmvi_stat_max(MMVI_STAT_RAM_BYTES_PEAK, live);
+    } else {
+        __atomic_fetch_sub(&mmvi_heap.ram_blocks, 1, __ATOMIC_RELAXED);
+        mmvi_stat_sub(MMVI_STAT_RAM_BYTES_LIVE, b->size);
+    }
+}
+
 static void count_made(const struct mmvi_block *b, int from_cache)
 {
     mmvi_stat_inc(MMVI_STAT_BLOCKS_MADE);
     mmvi_stat_inc(MMVI_STAT_BLOCKS_LIVE);
     if (from_cache)
         mmvi_stat_inc(MMVI_STAT_CACHE_HITS);
+    else if (b->backing == MMVI_BACK_ANON)
+        mmvi_stat_inc(MMVI_STAT_BLOCKS_RAM);
+    else if (mmvi_opt.placement == MMVI_PLACE_AUTO && !b->pinned)
+        mmvi_stat_inc(MMVI_STAT_BLOCKS_FILE_TIGHT);
+    count_ram(b, 1);
     uint64_t live = __atomic_add_fetch(&mmvi_stat_table[MMVI_STAT_BLOCK_BYTES_LIVE], b->size,
                                        __ATOMIC_RELAXED);
     mmvi_stat_max(MMVI_STAT_BLOCK_BYTES_PEAK, live);
@@ -121,6 +145,7 @@ static void count_made(const struct mmvi_block *b, int from_cache)
 
 static void count_gone(const struct mmvi_block *b)
 {
+    count_ram(b, -1);
     mmvi_stat_sub(MMVI_STAT_BLOCKS_LIVE, 1);
     mmvi_stat_sub(MMVI_STAT_BLOCK_BYTES_LIVE, b->size);
 }
@@ -184,7 +209,18 @@ static void log_block(const char *what, const struct mmvi_block *b)
         mmvi_log_backtrace();
 }
 
-static void *large_alloc_nc(size_t n, size_t align, int zero)
+/* Under the lock, for a new block of `size` bytes: RAM or a file? Moves RAM blocks to files
+ * first if memory is tight. 0 with *ram set, or the errno that keeps files off. */
+static int place(size_t size, int file_only, int *ram)
+{
+    mmvi_pressure_refresh(0);
+    mmvi_spill_relieve(size);
+    *ram = !file_only && mmvi_pressure_place_ram(size);
+    return *ram ? 0 : -mmvi_heap_folder();
+}
+
+/* A new block (file_only: a file whatever the pressure, and no fallback). */
+static void *large_alloc_nc(size_t n, size_t align, int zero, int file_only)
 {
     size_t size = mmvi_page_round(n);
     struct mmvi_evicted ev = {NULL};
@@ -196,8 +232,8 @@ static void *large_alloc_nc(size_t n, size_t align, int zero)
     int err = mmvi_heap_enter(&ev);
     void *p = NULL;
     if (!err) {
-        /* Recycling dirty pages is only cheaper than a fresh (zero) file up to a point. */
-        int may_reuse = !zero || size <= 2 * MMVI_GRANULE;
+        /* Recycling dirty pages is only cheaper than a fresh (zero) block up to a point. */
+        int may_reuse = !file_only && (!zero || size <= 2 * MMVI_GRANULE);
         struct mmvi_block *b = may_reuse ? mmvi_cache_take(size, align) : NULL;
         if (b) {
             b->state = MMVI_BLOCK_LIVE;
@@ -207,29 +243,37 @@ static void *large_alloc_nc(size_t n, size_t align, int zero)
             count_made(b, 1);
             p = (void *)b->addr;
         } else {
-            b = mmvi_heap_new_record(size, align, &err);
+            int ram = 0;
+            err = place(size, file_only, &ram);
+            b = err ? NULL : mmvi_heap_new_record(size, align, &err);
+            if (b)
+                b->pinned = (uint8_t)file_only;
             pthread_mutex_unlock(&mmvi_heap.lock);
             if (b)
-                err = -mmvi_block_make(b);
+                err = -mmvi_block_make(b, ram);
             struct mmvi_block prev;
             int kick = 0;
             pthread_mutex_lock(&mmvi_heap.lock);
             if (b && !err) {
                 mmvi_heap_publish(b);
                 unadvise_all_if_tight(b->size);
-                advise_sparse(b, zero);
-                kick = rotate_last_made(b, &prev);
+                if (!ram) { /* read-ahead and writeback concern files only */
+                    advise_sparse(b, zero);
+                    kick = rotate_last_made(b, &prev);
+                }
                 p = (void *)b->addr;
             } else if (b) {
+                if (ram)
+                    mmvi_pressure_relieved(size);
                 mmvi_block_forget(b);
                 mmvi_heap.nblocks--;
             }
             pthread_mutex_unlock(&mmvi_heap.lock);
             if (p) {
-                if (__atomic_load_n(&mmvi_heap.files_failing, __ATOMIC_RELAXED))
+                if (!ram && __atomic_load_n(&mmvi_heap.files_failing, __ATOMIC_RELAXED))
                     __atomic_store_n(&mmvi_heap.files_failing, 0, __ATOMIC_RELAXED);
                 count_made(b, 0);
-                log_block("made", b);
+                log_block(ram ? "made (RAM)" : "made", b);
             }
             if (kick)
                 mmvi_block_writeback(&prev, 0);
@@ -237,8 +281,8 @@ static void *large_alloc_nc(size_t n, size_t align, int zero)
     }
     mmvi_heap_teardown(&ev);
     in_large = 0;
-    if (!p && err == E2BIG) { /* no fallback could hold it: not a failure of the files */
-        errno = ENOMEM;
+    if (!p && (err == E2BIG || file_only)) { /* E2BIG: no fallback could hold it either */
+        errno = err == E2BIG || !err ? ENOMEM : err;
         return NULL;
     }
     return p ? p : fallback(n, align, zero, err);
@@ -285,6 +329,8 @@ static int large_free_nc(void *p)
         b->state = MMVI_BLOCK_DYING;
         b->cache_next = NULL;
         ev.head = b;
+        if (b->backing == MMVI_BACK_ANON) /* its memory goes now: the estimate drops */
+            mmvi_pressure_relieved(b->size);
     }
     pthread_mutex_unlock(&mmvi_heap.lock);
     log_block("freed", &seen);
@@ -304,6 +350,21 @@ static void *realloc_copy(void *p, size_t have, size_t n)
     mmv_free(p);
     mmvi_stat_inc(MMVI_STAT_REALLOC_COPIED);
     return q;
+}
+
+/* A RAM block realloc grows to `size`: it stays in RAM while that fits below the mark, else
+ * it moves into a file first, in this call (realloc owns the block: nothing else may write
+ * it meanwhile), and grows as a file. */
+static void ram_grow_or_move(struct mmvi_block *b, size_t size)
+{
+    if (mmvi_opt.placement != MMVI_PLACE_AUTO)
+        return;
+    pthread_mutex_lock(&mmvi_heap.lock);
+    mmvi_pressure_refresh(0);
+    mmvi_spill_relieve(size - b->size);
+    if (b->backing == MMVI_BACK_ANON && !mmvi_pressure_place_ram(size - b->size))
+        mmvi_spill_block(b); /* if it cannot (disk full), it grows in RAM */
+    pthread_mutex_unlock(&mmvi_heap.lock);
 }
 
 static void *large_realloc_nc(void *p, size_t n)
@@ -329,7 +390,10 @@ static void *large_realloc_nc(void *p, size_t n)
         size = ahead > size ? ahead : size;
     }
     in_large = 1;
+    if (size > b->size && b->backing == MMVI_BACK_ANON)
+        ram_grow_or_move(b, size);
     long delta = (long)size - (long)b->size;
+    int ram = b->backing == MMVI_BACK_ANON;
     int rc = size < b->size ? mmvi_block_shrink(b, size) : mmvi_block_grow(b, size);
     in_large = 0;
     if (rc < 0) {
@@ -346,6 +410,11 @@ static void *large_realloc_nc(void *p, size_t n)
         return q;
     }
     mmvi_stat_add(MMVI_STAT_BLOCK_BYTES_LIVE, (uint64_t)delta);
+    if (ram) {
+        mmvi_stat_add(MMVI_STAT_RAM_BYTES_LIVE, (uint64_t)delta);
+        mmvi_stat_max(MMVI_STAT_RAM_BYTES_PEAK,
+                      __atomic_load_n(&mmvi_stat_table[MMVI_STAT_RAM_BYTES_LIVE], __ATOMIC_RELAXED));
+    }
     mmvi_stat_max(MMVI_STAT_BLOCK_BYTES_PEAK,
                   __atomic_load_n(&mmvi_stat_table[MMVI_STAT_BLOCK_BYTES_LIVE], __ATOMIC_RELAXED));
     mmvi_stat_max(MMVI_STAT_LARGEST_BLOCK, size);
@@ -353,10 +422,10 @@ static void *large_realloc_nc(void *p, size_t n)
 }
 
 /* The large path runs with cancellation off (see heap.h), nested calls included. */
-static void *large_alloc(size_t n, size_t align, int zero)
+static void *large_alloc(size_t n, size_t align, int zero, int file_only)
 {
     int cs = mmvi_nocancel_begin();
-    void *p = large_alloc_nc(n, align, zero);
+    void *p = large_alloc_nc(n, align, zero, file_only);
     mmvi_nocancel_end(cs);
     return p;
 }
@@ -381,12 +450,22 @@ static void *large_realloc(void *p, size_t n)
 
 void *mmvi_malloc_slow(size_t n)
 {
-    return routed(n) ? large_alloc(n, 1, 0) : small_alloc(n, 0, 0);
+    return routed(n) ? large_alloc(n, 1, 0, 0) : small_alloc(n, 0, 0);
 }
 
 void *mmv_malloc(size_t n)
 {
     return mmvi_malloc(n);
+}
+
+void *mmv_malloc_file(size_t n)
+{
+    mmv_threshold(); /* reads the options */
+    if (mmvi_opt.disable || in_large) {
+        errno = ENOTSUP;
+        return NULL;
+    }
+    return large_alloc(n ? n : 1, 1, 0, 1);
 }
 
 void *mmv_calloc(size_t n, size_t size)
@@ -399,7 +478,7 @@ void *mmv_calloc(size_t n, size_t size)
     if (likely(total < mmvi_route.min))
         return small_alloc(total, 0, 1);
     /* A fresh segment file reads as zeros: its pages are not touched here. */
-    return routed(total) ? large_alloc(total, 1, 1) : small_alloc(total, 0, 1);
+    return routed(total) ? large_alloc(total, 1, 1, 0) : small_alloc(total, 0, 1);
 }
 
 void mmvi_free_slow(void *p)
@@ -480,7 +559,7 @@ static void *aligned(size_t align, size_t n)
     if (align <= 8) /* jemalloc's 8-byte class is only 8-aligned: 16 must ask for it */
         return mmv_malloc(n);
     if (routed(n))
-        return large_alloc(n, align > mmvi_page_size() ? align : 1, 0);
+        return large_alloc(n, align > mmvi_page_size() ? align : 1, 0, 0);
     return small_alloc(n, align, 0);
 }
 
@@ -565,8 +644,9 @@ int mmv_block_path(const void *p, char *buf, size_t size)
     struct mmvi_block *b = mmvi_registry_owner(p);
     int rc = -EINVAL;
     if (b && b != MMVI_LOST && b->addr == (uintptr_t)p && b->state == MMVI_BLOCK_LIVE)
-        rc = b->unlinked || (b->backing != MMVI_BACK_FILE && b->backing != MMVI_BACK_PEER)
-                 ? -ENOENT /* no file of its own: its pages are this process's memory */
+        rc = b->backing == MMVI_BACK_ANON ? -ENODATA /* in RAM: no file (yet) */
+             : b->unlinked || b->backing == MMVI_BACK_COW
+                 ? -ENOENT /* its file is gone, or an ancestor's it reads privately */
                  : mmvi_block_path_of(b, buf, size);
     pthread_mutex_unlock(&mmvi_heap.lock);
     return rc;

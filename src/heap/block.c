@@ -13,6 +13,7 @@
 #include "registry.h"
 #include "small.h"
 #include "stats_internal.h"
+#include "wprotect.h"
 #include "writeback.h"
 
 #include <errno.h>
@@ -36,14 +37,16 @@ int mmvi_block_path_of(const struct mmvi_block *b, char *buf, size_t size)
 static int open_own(const struct mmvi_block *b, int flags)
 {
     char name[48];
-    if (b->backing != MMVI_BACK_FILE || b->unlinked)
+    if ((b->backing != MMVI_BACK_FILE && b->backing != MMVI_BACK_MIXED) || b->unlinked)
         return -ENOENT;
     file_name(b, name);
     return mmvi_proc_openat(name, flags, 0);
 }
 
-/* A new file of `size` bytes in our folder, mapped shared at b->addr. */
-static int make_file(struct mmvi_block *b, size_t size)
+/* A new file of `size` bytes (fallocated) in our folder (the caller made sure it is open:
+ * mmvi_heap_folder), named into b->proc and b->uuid. A descriptor or a negative errno (nothing
+ * left behind). */
+static int new_file(struct mmvi_block *b, size_t size)
 {
     char name[48];
     memcpy(b->proc, mmvi_proc.name, sizeof b->proc);
@@ -53,6 +56,36 @@ static int make_file(struct mmvi_block *b, size_t size)
     if (fd < 0)
         return fd;
     int rc = mmvi_os_resize(fd, 0, size);
+    if (rc < 0) {
+        mmvi_os_close(fd);
+        mmvi_proc_unlinkat(name);
+        return rc;
+    }
+    return fd;
+}
+
+/* After a file of ours backs b: its name goes now under MMVEC_UNLINK. */
+static void file_done(struct mmvi_block *b, size_t file_size)
+{
+    char name[48];
+    b->file_size = file_size;
+    b->unlinked = 0;
+    if (mmvi_opt.unlink_files) {
+        file_name(b, name);
+        mmvi_proc_unlinkat(name);
+        b->unlinked = 1;
+    }
+}
+
+/* A new file of `size` bytes in our folder, mapped shared at b->addr. */
+static int make_file(struct mmvi_block *b, size_t size)
+{
+    char name[48];
+    int fd = new_file(b, size);
+    if (fd < 0)
+        return fd;
+    file_name(b, name);
+    int rc = 0;
     void *p;
     if (rc == 0)
         rc = mmvi_os_map(fd, 0, size, (void *)b->addr, 0, &p);
@@ -62,17 +95,27 @@ static int make_file(struct mmvi_block *b, size_t size)
         return rc;
     }
     b->backing = MMVI_BACK_FILE;
-    b->file_size = size;
-    b->unlinked = 0;
-    if (mmvi_opt.unlink_files) {
-        mmvi_proc_unlinkat(name);
-        b->unlinked = 1;
-    }
+    file_done(b, size);
     return 0;
 }
 
-int mmvi_block_make(struct mmvi_block *b)
+/* Anonymous memory at b->addr: a block in RAM. */
+static int make_ram(struct mmvi_block *b)
 {
+    void *p = mmap((void *)b->addr, b->size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    b->backing = MMVI_BACK_ANON;
+    b->file_size = 0;
+    b->uuid[0] = '\0';
+    return 0;
+}
+
+int mmvi_block_make(struct mmvi_block *b, int ram)
+{
+    if (ram)
+        return make_ram(b);
     int rc = make_file(b, b->size);
     if (rc < 0) {
         /* A failed MAP_FIXED may have left a hole: fill it (or mark it lost) before reuse. */
@@ -93,7 +136,7 @@ int mmvi_block_make(struct mmvi_block *b)
 void mmvi_block_unlink(struct mmvi_block *b)
 {
     char name[48];
-    if (b->backing != MMVI_BACK_FILE || b->unlinked)
+    if ((b->backing != MMVI_BACK_FILE && b->backing != MMVI_BACK_MIXED) || b->unlinked)
         return;
     file_name(b, name);
     mmvi_proc_unlinkat(name);
@@ -105,7 +148,8 @@ void mmvi_block_unmap(struct mmvi_block *b)
     /* One mmap over the whole span drops the pages and restores the reservation at once. */
     if (mmvi_space_unmap(b->addr, b->span) < 0)
         mmvi_stat_inc(MMVI_STAT_UNMAP_FAILED);
-    mmvi_stat_mapped(-1, -(int64_t)b->size);
+    if (b->backing != MMVI_BACK_ANON)
+        mmvi_stat_mapped(-1, -(int64_t)b->size);
 }
 
 void mmvi_block_forget(struct mmvi_block *b)
@@ -125,11 +169,15 @@ void mmvi_block_forget(struct mmvi_block *b)
 
 int mmvi_block_can_resize(const struct mmvi_block *b)
 {
-    return b->backing == MMVI_BACK_FILE && !b->unlinked;
+    return (b->backing == MMVI_BACK_FILE && !b->unlinked) ||
+           (b->backing == MMVI_BACK_ANON && !b->sealed);
 }
 
 int mmvi_block_cacheable(const struct mmvi_block *b)
 {
+    /* Anonymous memory is ours alone even after a fork (the kernel copies on write). */
+    if (b->backing == MMVI_BACK_ANON)
+        return !b->sealed;
     return b->fork_epoch == mmvi_heap.fork_epoch && mmvi_block_can_resize(b);
 }
 
@@ -162,10 +210,11 @@ int mmvi_block_shrink(struct mmvi_block *b, size_t size)
         mmvi_space_give(b->addr + span, b->span - span);
         b->span = span;
     }
-    mmvi_stat_mapped(0, -(int64_t)(b->size - size));
+    if (b->backing != MMVI_BACK_ANON)
+        mmvi_stat_mapped(0, -(int64_t)(b->size - size));
     b->size = size;
     pthread_mutex_unlock(&mmvi_heap.lock);
-    int fd = cut ? open_own(b, O_RDWR) : -1;
+    int fd = cut && b->backing == MMVI_BACK_FILE ? open_own(b, O_RDWR) : -1;
     if (fd >= 0) { /* gives the disk space back; harmless if it fails */
         if (ftruncate(fd, (off_t)size) == 0)
             b->file_size = size;
@@ -243,7 +292,8 @@ static int map_grown(struct mmvi_block *b, size_t size)
     if (rc < 0)
         rc = move_grown(b, size, span, taken);
     if (rc == 0) {
-        mmvi_stat_mapped(0, (int64_t)(size - b->size));
+        if (b->backing != MMVI_BACK_ANON)
+            mmvi_stat_mapped(0, (int64_t)(size - b->size));
         b->size = size;
     }
     return rc;
@@ -251,6 +301,12 @@ static int map_grown(struct mmvi_block *b, size_t size)
 
 int mmvi_block_grow(struct mmvi_block *b, size_t size)
 {
+    if (b->backing == MMVI_BACK_ANON) { /* RAM: the new tail is fresh zero pages */
+        pthread_mutex_lock(&mmvi_heap.lock);
+        int rc = map_grown(b, size);
+        pthread_mutex_unlock(&mmvi_heap.lock);
+        return rc;
+    }
     int fd = open_own(b, O_RDWR);
     if (fd < 0)
         return fd;
@@ -326,19 +382,15 @@ static int copy_to_anon(struct mmvi_block *b)
 /* Copies b into a new file of the child's own and maps that in its place. */
 static int copy_to_own_file(struct mmvi_block *b)
 {
-    if (!mmvi_proc.ready && mmvi_proc_reopen() < 0)
+    if (mmvi_heap_folder() < 0)
         return -EIO;
     struct mmvi_block copy = *b;
     char name[48];
-    memcpy(copy.proc, mmvi_proc.name, sizeof copy.proc);
-    mmvi_uuid_text(copy.uuid);
-    file_name(&copy, name);
-    int fd = mmvi_proc_openat(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    int fd = new_file(&copy, b->size);
     if (fd < 0)
         return fd;
-    int rc = mmvi_os_resize(fd, 0, b->size);
-    if (rc == 0)
-        rc = mmvi_os_pwrite_all(fd, (void *)b->addr, b->size, 0);
+    file_name(&copy, name);
+    int rc = mmvi_os_pwrite_all(fd, (void *)b->addr, b->size, 0);
     void *p;
     if (rc == 0)
         rc = mmvi_os_map(fd, 0, b->size, (void *)b->addr, 0, &p);
@@ -350,12 +402,7 @@ static int copy_to_own_file(struct mmvi_block *b)
     memcpy(b->proc, copy.proc, sizeof b->proc);
     memcpy(b->uuid, copy.uuid, sizeof b->uuid);
     b->backing = MMVI_BACK_FILE;
-    b->file_size = b->size;
-    b->unlinked = 0;
-    if (mmvi_opt.unlink_files) {
-        mmvi_proc_unlinkat(name);
-        b->unlinked = 1;
-    }
+    file_done(b, b->size);
     return 0;
 }
 
@@ -365,10 +412,13 @@ static void seal(struct mmvi_block *b)
     mmap((void *)b->addr, b->size, PROT_NONE,
          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
     b->backing = MMVI_BACK_ANON;
+    b->sealed = 1;
 }
 
 int mmvi_block_fork_remap(struct mmvi_block *b, int dir)
 {
+    if (b->backing == MMVI_BACK_MIXED)
+        return -EAGAIN; /* part file, part RAM: copied whole */
     if (b->backing != MMVI_BACK_FILE)
         return 0; /* private already (the kernel's copy-on-write is exactly our memory), or
                      MMVEC_FORK=shared */
@@ -384,12 +434,87 @@ int mmvi_block_fork_remap(struct mmvi_block *b, int dir)
 
 int mmvi_block_fork_copy(struct mmvi_block *b)
 {
-    if (b->backing != MMVI_BACK_FILE)
+    if (b->backing != MMVI_BACK_FILE && b->backing != MMVI_BACK_MIXED)
         return 0;
-    int rc = mmvi_opt.fork_mode == MMVI_FORK_COPY ? copy_to_own_file(b) : -EAGAIN;
+    int rc = mmvi_opt.fork_mode == MMVI_FORK_COPY && b->backing == MMVI_BACK_FILE
+                 ? copy_to_own_file(b) : -EAGAIN;
     if (rc < 0)
         rc = copy_to_anon(b);
     if (rc < 0)
         seal(b);
+    return rc;
+}
+
+/* ---- moving a RAM block into a file ------------------------------------------------------ */
+
+/* Chunks of a move: what it needs of extra memory at most (the chunk's page cache, before the
+ * chunk's anonymous pages go), and what a writer waits for at most under write protection. */
+#define MOVE_CHUNK ((size_t)8 << 20)
+
+/* The chunk [off, off+len) of b goes into fd and the file is mapped over it: no write is lost,
+ * since in that time nothing else writes it (the caller's guarantee, or wp protects it). */
+static int move_chunk(struct mmvi_block *b, int fd, int wp, size_t off, size_t len)
+{
+    void *at = (void *)(b->addr + off), *p;
+    int rc = wp >= 0 ? mmvi_wp_protect(wp, at, len, 1) : 0;
+    if (rc == 0)
+        rc = mmvi_os_pwrite_all(fd, at, len, off);
+    for (int tries = 0; rc == 0 && tries < 3; tries++) /* a failed MAP_FIXED keeps the old map */
+        if ((rc = mmvi_os_map(fd, off, len, at, 0, &p)) == 0)
+            break;
+    if (wp >= 0) {
+        if (rc < 0)
+            mmvi_wp_protect(wp, at, len, 0); /* still anonymous: writers go on there */
+        else
+            mmvi_wp_wake(wp, at, len); /* they write into the file's pages now */
+    }
+    return rc;
+}
+
+int mmvi_block_to_file(struct mmvi_block *b, int wp)
+{
+    if (b->backing != MMVI_BACK_ANON || b->sealed)
+        return -EINVAL;
+    struct mmvi_block f = *b;
+    int fd = new_file(&f, b->size);
+    if (fd < 0)
+        return fd;
+    int rc = wp >= 0 ? mmvi_wp_register(wp, (void *)b->addr, b->size) : 0;
+    size_t off = 0;
+    for (; rc == 0 && off < b->size; off += MOVE_CHUNK) {
+        size_t len = b->size - off < MOVE_CHUNK ? b->size - off : MOVE_CHUNK;
+        rc = move_chunk(b, fd, wp, off, len);
+        if (rc < 0)
+            break;
+        /* Early writeback, bounded: the pages of two chunks back must be clean before we go
+         * on, so that a cgroup v1 group (which does not throttle dirtying) never fills with
+         * dirty pages it cannot reclaim. */
+        sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+        if (off >= 2 * MOVE_CHUNK)
+            sync_file_range(fd, (off_t)(off - 2 * MOVE_CHUNK), (off_t)MOVE_CHUNK,
+                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                SYNC_FILE_RANGE_WAIT_AFTER);
+    }
+    mmvi_os_close(fd);
+    memcpy(b->proc, f.proc, sizeof b->proc);
+    memcpy(b->uuid, f.uuid, sizeof b->uuid);
+    if (rc == 0) {
+        b->backing = MMVI_BACK_FILE;
+        file_done(b, b->size);
+        mmvi_stat_mapped(1, (int64_t)b->size);
+        return 0;
+    }
+    if (off == 0) { /* nothing moved: b stays as it was */
+        char name[48];
+        file_name(&f, name);
+        mmvi_proc_unlinkat(name);
+        b->uuid[0] = '\0';
+        return rc;
+    }
+    /* Stopped half way: the data are all there, in two kinds of mapping. */
+    b->backing = MMVI_BACK_MIXED;
+    b->file_size = off;
+    b->unlinked = 0;
+    mmvi_stat_mapped(1, (int64_t)off);
     return rc;
 }

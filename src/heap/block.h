@@ -18,7 +18,10 @@ enum mmvi_backing {
     MMVI_BACK_FILE = 1, /* our own file, MAP_SHARED */
     MMVI_BACK_PEER,     /* an ancestor's file, still MAP_SHARED with it (MMVEC_FORK=shared) */
     MMVI_BACK_COW,      /* an ancestor's file, MAP_PRIVATE: our writes are ours alone */
-    MMVI_BACK_ANON,     /* anonymous memory (a copy made at fork when no file could serve) */
+    MMVI_BACK_ANON,     /* anonymous memory: placed in RAM (MMVEC_PLACEMENT=auto), or a copy
+                           made at fork when no file could serve */
+    MMVI_BACK_MIXED,    /* a move to a file that stopped half way (mmap failed): the first
+                           file_size bytes map our file, the rest is still anonymous */
 };
 
 struct mmvi_block {
@@ -33,6 +36,8 @@ struct mmvi_block {
     uint8_t backing;       /* enum mmvi_backing */
     uint8_t unlinked;      /* the file is gone already (MMVEC_UNLINK, exit) */
     uint8_t sparse;        /* advised MADV_RANDOM until memory gets tight (alloc.c) */
+    uint8_t sealed;        /* made inaccessible in a fork child (no memory for a copy) */
+    uint8_t pinned;        /* asked for as a file (mmv_malloc_file): never placed in RAM */
     struct mmvi_block *prev, *next; /* all blocks, live and cached */
     struct mmvi_block *cache_next;  /* the cache's LIFO list */
     char proc[48];         /* the folder that holds the file: <host>-<pid>-<rand> */

@@ -11,10 +11,17 @@
 /* The path of b's file into buf (for mmv_block_path and the log). */
 MMVI_HIDDEN int mmvi_block_path_of(const struct mmvi_block *b, char *buf, size_t size);
 
-/* Creates b's file (b->uuid, b->proc set here) of b->size bytes in our folder and maps it at
- * b->addr. 0 or a negative errno; on failure nothing is left behind. Takes the lock only to
- * give up space a stranger took. */
-MMVI_HIDDEN int mmvi_block_make(struct mmvi_block *b);
+/* Maps b->size bytes at b->addr: anonymous memory (ram), or a new file of ours (b->uuid,
+ * b->proc set here; the folder must be open: mmvi_heap_folder). 0 or a negative errno; on
+ * failure nothing is left behind. Takes the lock only to give up space a stranger took. */
+MMVI_HIDDEN int mmvi_block_make(struct mmvi_block *b, int ram);
+
+/* Under the lock: moves a RAM block into a new file of ours mapped over the same addresses, in
+ * chunks (little extra memory), each written back early. No write may be lost: the caller
+ * makes sure nothing else writes b meanwhile (a single thread, or realloc owning b), or passes
+ * a write-protection descriptor (wprotect.h, else -1) that holds writers off each chunk while
+ * it moves. 0; or a negative errno with b unchanged, or (a map failed half way) b MIXED. */
+MMVI_HIDDEN int mmvi_block_to_file(struct mmvi_block *b, int wp);
 
 /* Unlinks b's file when it is ours and still there. */
 MMVI_HIDDEN void mmvi_block_unlink(struct mmvi_block *b);

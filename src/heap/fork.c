@@ -43,6 +43,9 @@ static int child_will_copy(void)
     if (mmvi_opt.fork_mode != MMVI_FORK_PRIVATE)
         return 0;
     for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
+        if (b->state == MMVI_BLOCK_LIVE && b->backing == MMVI_BACK_MIXED)
+            return 1;
+    for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
         if (b->state == MMVI_BLOCK_LIVE && b->backing == MMVI_BACK_FILE && b->unlinked) {
             int fd = mmvi_block_open_mapping(b);
             if (fd < 0)

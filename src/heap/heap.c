@@ -8,6 +8,7 @@
 #include "mmvec/stats.h"
 #include "options.h"
 #include "paths.h"
+#include "pressure.h"
 #include "reaper.h"
 #include "registry.h"
 #include "small.h"
@@ -45,8 +46,23 @@ static void say_dir_unusable(const char *dir, int err)
                    strerror(-err));
 }
 
-/* First large request: reserve the address space, make this process's folder (reaping dead
- * ones), read the map limit. Under the lock. */
+/* MMVEC_DIR (or the default) as an absolute path, resolved once: a relative one keeps meaning
+ * the folder it meant at start, whatever chdir the program makes before its first file. */
+static int resolve_dir(char *out, size_t size)
+{
+    char dir[4096], cwd[4096];
+    int rc = mmvi_opt.dir[0] ? (snprintf(dir, sizeof dir, "%s", mmvi_opt.dir), 0)
+                             : mmvi_default_dir_path(dir, sizeof dir);
+    if (rc < 0)
+        return rc;
+    if (dir[0] == '/' || !getcwd(cwd, sizeof cwd))
+        return snprintf(out, size, "%s", dir) < (int)size ? 0 : -ENAMETOOLONG;
+    return snprintf(out, size, "%s/%s", cwd, dir) < (int)size ? 0 : -ENAMETOOLONG;
+}
+
+/* First large request: reserve the address space, read the memory limit and the map limit.
+ * The process folder is made at the first file (mmvi_heap_folder): a program whose heap fits
+ * in RAM makes none. Under the lock. */
 static void heap_init(void)
 {
     if (mmvi_opt.secure) {
@@ -55,18 +71,39 @@ static void heap_init(void)
         mmvi_heap.init_errno = EPERM;
         return;
     }
-    char dir[4096];
-    int rc = mmvi_opt.dir[0] ? (snprintf(dir, sizeof dir, "%s", mmvi_opt.dir), 0)
-                             : mmvi_default_dir_path(dir, sizeof dir);
+    int rc = resolve_dir(mmvi_heap.dir, sizeof mmvi_heap.dir);
     if (rc == 0)
         rc = mmvi_registry_init(mmvi_opt.reserve_bytes);
-    if (rc == 0)
-        rc = mmvi_proc_open(dir);
     if (rc < 0) {
-        say_dir_unusable(dir, rc);
+        say_dir_unusable(mmvi_heap.dir, rc);
         mmvi_heap.state = MMVI_HEAP_UNUSABLE;
         mmvi_heap.init_errno = -rc;
         return;
+    }
+    mmvi_pressure_init();
+    mmvi_writeback_init();
+    long maps = read_max_map_count();
+    long spare = maps / 8 > 1024 ? maps / 8 : 1024;
+    mmvi_heap.max_blocks = maps > spare ? (size_t)(maps - spare) / 2 : 0;
+    mmvi_heap.state = MMVI_HEAP_READY;
+    if (mmvi_opt.placement == MMVI_PLACE_FILE) /* say at once when the directory is unusable */
+        mmvi_heap_folder();
+}
+
+int mmvi_heap_folder(void)
+{
+    if (mmvi_heap.state != MMVI_HEAP_READY)
+        return -(mmvi_heap.init_errno ? mmvi_heap.init_errno : ENOMEM);
+    if (mmvi_proc.ready)
+        return 0;
+    /* A fork child's first file goes into a folder of its own in the heap folder already
+     * known; the process's first, into the directory resolved at start. */
+    int rc = mmvi_proc.dir[0] ? mmvi_proc_reopen() : mmvi_proc_open(mmvi_heap.dir);
+    if (rc < 0) {
+        say_dir_unusable(mmvi_proc.dir[0] ? mmvi_proc.dir : mmvi_heap.dir, rc);
+        mmvi_heap.state = MMVI_HEAP_UNUSABLE;
+        mmvi_heap.init_errno = -rc;
+        return rc;
     }
     struct statfs fs;
     if (statfs(mmvi_proc.dir, &fs) == 0 &&
@@ -74,12 +111,8 @@ static void heap_init(void)
         mmvi_warn_once(MMVI_WARN_TMPFS,
                        "segment directory %s is in RAM (tmpfs): large blocks will not relieve "
                        "memory; set MMVEC_DIR to a disk",
-                       dir);
-    mmvi_writeback_init();
-    long maps = read_max_map_count();
-    long spare = maps / 8 > 1024 ? maps / 8 : 1024;
-    mmvi_heap.max_blocks = maps > spare ? (size_t)(maps - spare) / 2 : 0;
-    mmvi_heap.state = MMVI_HEAP_READY;
+                       mmvi_heap.dir);
+    return 0;
 }
 
 /* Tears down blocks that left the cache: files and mappings first, without the lock (dropping
@@ -148,14 +181,6 @@ int mmvi_heap_enter(struct mmvi_evicted *ev)
     pthread_mutex_lock(&mmvi_heap.lock);
     if (mmvi_heap.state == MMVI_HEAP_UNTRIED)
         heap_init();
-    if (mmvi_heap.state == MMVI_HEAP_READY && !mmvi_proc.ready) { /* a fork child's first block */
-        int rc = mmvi_proc_reopen();
-        if (rc < 0) {
-            say_dir_unusable(mmvi_proc.dir, rc);
-            mmvi_heap.state = MMVI_HEAP_UNUSABLE;
-            mmvi_heap.init_errno = -rc;
-        }
-    }
     if (mmvi_heap.state != MMVI_HEAP_READY) {
         int err = mmvi_heap.state == MMVI_HEAP_CLOSED ? ENOMEM : mmvi_heap.init_errno;
         pthread_mutex_unlock(&mmvi_heap.lock);

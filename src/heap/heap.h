@@ -21,8 +21,9 @@
 #include <stdint.h>
 #include <time.h>
 
-/* UNTRIED: no large request yet. READY: blocks are files. UNUSABLE: files cannot be made here
- * (init_errno says why): large requests go to RAM. CLOSED: the process is exiting. */
+/* UNTRIED: no large request yet. READY: blocks are made (RAM or files; the process folder is
+ * made at the first file). UNUSABLE: files cannot be made here (init_errno says why): large
+ * requests go to jemalloc. CLOSED: the process is exiting. */
 enum mmvi_heap_state { MMVI_HEAP_UNTRIED, MMVI_HEAP_READY, MMVI_HEAP_UNUSABLE, MMVI_HEAP_CLOSED };
 
 struct mmvi_heap {
@@ -35,6 +36,11 @@ struct mmvi_heap {
     enum mmvi_heap_state state;
     int init_errno;
     int files_failing;         /* relaxed atomic, no lock: the last attempt at a file failed */
+    size_t ram_blocks;         /* live blocks in RAM; also read without the lock (relaxed), by
+                                  the hook that sees the small heap grow (spill.c) */
+    int wp;                    /* write protection for moving blocks while other threads run:
+                                  0 not tried yet, 1 works, else the negative errno (spill.c) */
+    char dir[4096];            /* the segment directory, absolute (resolved at start) */
 };
 
 extern struct mmvi_heap mmvi_heap MMVI_HIDDEN;
@@ -51,6 +57,10 @@ MMVI_HIDDEN void mmvi_heap_teardown(struct mmvi_evicted *ev);
 /* Under the lock: a new record with its space reserved, or NULL with *err (E2BIG: more than
  * the whole reservation, which no memory of any kind could hold either). */
 MMVI_HIDDEN struct mmvi_block *mmvi_heap_new_record(size_t size, size_t align, int *err);
+
+/* Under the lock: makes sure this process's folder exists, for a file (the first file of the
+ * process, or of a fork child). 0, or a negative errno (the heap is then UNUSABLE). */
+MMVI_HIDDEN int mmvi_heap_folder(void);
 
 /* Under the lock: b, made, enters the list and the registry as LIVE. */
 MMVI_HIDDEN void mmvi_heap_publish(struct mmvi_block *b);

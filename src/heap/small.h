@@ -23,5 +23,8 @@ size_t mmvi_je_malloc_usable_size(const void *p);
 char *mmvi_je_conf_getenv(const char *name) __attribute__((visibility("hidden")));
 ssize_t mmvi_je_conf_readlink(const char *path, char *buf, size_t size)
     __attribute__((visibility("hidden")));
+/* jemalloc's mmap (small.c): sees the small heap grow. */
+void *mmvi_je_os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+    __attribute__((visibility("hidden")));
 
 #endif

@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Reads the memory the process may use (MemTotal, or its memory cgroup's limit when lower)
- * and sets the mark at a quarter of it. Allocates nothing. */
+/* Sets the mark at a quarter of the memory the process may use (pressure.h: the tightest of
+ * its cgroups' limits, MemTotal and MMVEC_MEMORY_LIMIT). Allocates nothing. */
 MMVI_HIDDEN void mmvi_writeback_init(void);
 
 /* Is memory tight: would live block memory, plus `extra` bytes, pass the mark? Early writeback

@@ -1,0 +1,117 @@
+/* Moving RAM blocks into files (spill.h). */
+#define _GNU_SOURCE
+#include "spill.h"
+
+#include "block_ops.h"
+#include "heap.h"
+#include "log.h"
+#include "options.h"
+#include "pressure.h"
+#include "stats_internal.h"
+#include "wprotect.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/single_threaded.h>
+#include <unistd.h>
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Moves b with writers held off by wp (or -1: nothing else writes), and keeps the books. */
+static int move(struct mmvi_block *b, int wp)
+{
+    int rc = mmvi_heap_folder();
+    uint64_t t0 = now_us();
+    if (rc == 0)
+        rc = mmvi_block_to_file(b, wp);
+    if (rc < 0 && b->backing != MMVI_BACK_MIXED) {
+        mmvi_stat_inc(MMVI_STAT_SPILL_FAILED);
+        mmvi_warn_once(MMVI_WARN_SPILL, "memory is tight but a block could not move to a file "
+                       "(%s): it stays in RAM", strerror(-rc));
+        return rc;
+    }
+    uint64_t us = now_us() - t0;
+    __atomic_fetch_sub(&mmvi_heap.ram_blocks, 1, __ATOMIC_RELAXED);
+    mmvi_stat_sub(MMVI_STAT_RAM_BYTES_LIVE, b->size);
+    mmvi_stat_inc(MMVI_STAT_SPILLS);
+    mmvi_stat_add(MMVI_STAT_SPILL_BYTES, b->size);
+    mmvi_stat_add(MMVI_STAT_SPILL_US, us);
+    mmvi_stat_max(MMVI_STAT_SPILL_MAX_US, us);
+    mmvi_pressure_relieved(b->size);
+    mmvi_log(2, "moved %p %zu B to a file in %llu us", (void *)b->addr, b->size,
+             (unsigned long long)us);
+    return 0;
+}
+
+int mmvi_spill_block(struct mmvi_block *b)
+{
+    return move(b, -1);
+}
+
+/* The write protection to move blocks while other threads run, or -1 (said once). */
+static int open_wp(void)
+{
+    if (mmvi_heap.wp < 0)
+        return -1;
+    int fd = mmvi_wp_open();
+    if (fd >= 0) {
+        mmvi_heap.wp = 1;
+        return fd;
+    }
+    mmvi_heap.wp = fd;
+    mmvi_stat_inc(MMVI_STAT_SPILL_HELD_OFF);
+    mmvi_log(1, "warning: memory is tight, but RAM blocks cannot move to files while other "
+                "threads run (userfaultfd: %s); new blocks go to files",
+             strerror(-fd));
+    return -1;
+}
+
+static struct mmvi_block *largest_ram_block(void)
+{
+    struct mmvi_block *best = NULL;
+    for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
+        if (b->state == MMVI_BLOCK_LIVE && b->backing == MMVI_BACK_ANON && !b->sealed &&
+            (!best || b->size > best->size))
+            best = b;
+    return best;
+}
+
+void mmvi_spill_relieve(size_t extra)
+{
+    if (!__atomic_load_n(&mmvi_heap.ram_blocks, __ATOMIC_RELAXED) ||
+        mmvi_heap.state != MMVI_HEAP_READY)
+        return;
+    size_t excess = mmvi_pressure_excess(extra);
+    if (!excess)
+        return;
+    int alone = __libc_single_threaded, wp = -1;
+    if (!alone && (wp = open_wp()) < 0)
+        return;
+    mmvi_log(2, "memory tight: moving %zu B of RAM blocks to files", excess);
+    for (size_t moved = 0; moved < excess;) {
+        struct mmvi_block *b = largest_ram_block();
+        if (!b || move(b, wp) < 0)
+            break;
+        moved += b->size;
+    }
+    if (wp >= 0)
+        close(wp); /* wakes any writer still waiting */
+}
+
+void mmvi_spill_small_grew(size_t len)
+{
+    if (!__atomic_load_n(&mmvi_heap.ram_blocks, __ATOMIC_RELAXED))
+        return;
+    if (pthread_mutex_trylock(&mmvi_heap.lock) != 0)
+        return; /* another thread is in the large path: it will look */
+    int cs = mmvi_nocancel_begin();
+    mmvi_pressure_refresh(0);
+    mmvi_spill_relieve(len);
+    pthread_mutex_unlock(&mmvi_heap.lock);
+    mmvi_nocancel_end(cs);
+}
