@@ -19,26 +19,53 @@ static void evict(size_t i, struct mmvi_evicted *out)
     out->head = b;
 }
 
+static struct mmvi_block *take(size_t i)
+{
+    struct mmvi_block *b = slot[i];
+    memmove(&slot[i], &slot[i + 1], (count - i - 1) * sizeof *slot);
+    count--;
+    bytes -= b->size;
+    return b;
+}
+
 struct mmvi_block *mmvi_cache_take(size_t size, size_t align)
 {
     size_t best = SIZE_MAX;
-    /* Newest first: its pages are the likeliest to be still in memory and in the TLB. */
+    /* Newest first: its pages are the likeliest to be still in memory and in the TLB. A RAM
+     * block may be up to twice the size (its pages are memory already held; a file block's
+     * extra length would be disk), a file block a quarter more. */
     for (size_t i = count; i-- > 0;) {
         struct mmvi_block *b = slot[i];
-        if (b->size < size || b->size - size > size / 4 || (b->addr & (align - 1)))
+        size_t slack = b->backing == MMVI_BACK_ANON ? size : size / 4;
+        if (b->size < size || b->size - size > slack || (b->addr & (align - 1)))
             continue;
         if (best == SIZE_MAX || b->size < slot[best]->size)
             best = i;
         if (b->size == size)
             break;
     }
-    if (best == SIZE_MAX)
-        return NULL;
-    struct mmvi_block *b = slot[best];
-    memmove(&slot[best], &slot[best + 1], (count - best - 1) * sizeof *slot);
-    count--;
-    bytes -= b->size;
-    return b;
+    return best == SIZE_MAX ? NULL : take(best);
+}
+
+struct mmvi_block *mmvi_cache_take_smaller(size_t size, size_t align)
+{
+    size_t best = SIZE_MAX;
+    for (size_t i = count; i-- > 0;) {
+        struct mmvi_block *b = slot[i];
+        if (b->backing != MMVI_BACK_ANON || b->size >= size || (b->addr & (align - 1)))
+            continue;
+        if (best == SIZE_MAX || b->size > slot[best]->size)
+            best = i;
+    }
+    return best == SIZE_MAX ? NULL : take(best);
+}
+
+size_t mmvi_cache_ram_bytes(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        n += slot[i]->backing == MMVI_BACK_ANON ? slot[i]->size : 0;
+    return n;
 }
 
 void mmvi_cache_put(struct mmvi_block *b, uint64_t now_ms, struct mmvi_evicted *out)

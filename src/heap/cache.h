@@ -18,9 +18,16 @@ struct mmvi_evicted {
     struct mmvi_block *head;
 };
 
-/* A cached block of at least `size` bytes (at most a quarter more), with its address aligned to
- * `align`, or NULL. */
+/* A cached block of at least `size` bytes (at most a quarter more for a file, twice the size
+ * for a RAM block), with its address aligned to `align`, or NULL. */
 MMVI_HIDDEN struct mmvi_block *mmvi_cache_take(size_t size, size_t align);
+
+/* The largest cached RAM block smaller than `size` (aligned), to grow into a new block: its
+ * pages are reused, only the new tail is faulted in. NULL if none. */
+MMVI_HIDDEN struct mmvi_block *mmvi_cache_take_smaller(size_t size, size_t align);
+
+/* Bytes of RAM blocks in the cache. */
+MMVI_HIDDEN size_t mmvi_cache_ram_bytes(void);
 
 /* Keeps b (its state must already be CACHED); what no longer fits goes to *out. */
 MMVI_HIDDEN void mmvi_cache_put(struct mmvi_block *b, uint64_t now_ms, struct mmvi_evicted *out);

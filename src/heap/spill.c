@@ -3,6 +3,7 @@
 #include "spill.h"
 
 #include "block_ops.h"
+#include "cache.h"
 #include "heap.h"
 #include "log.h"
 #include "options.h"
@@ -81,7 +82,7 @@ static struct mmvi_block *largest_ram_block(void)
     return best;
 }
 
-void mmvi_spill_relieve(size_t extra)
+void mmvi_spill_relieve(size_t extra, struct mmvi_evicted *ev)
 {
     if (!__atomic_load_n(&mmvi_heap.ram_blocks, __ATOMIC_RELAXED) ||
         mmvi_heap.state != MMVI_HEAP_READY)
@@ -89,6 +90,14 @@ void mmvi_spill_relieve(size_t extra)
     size_t excess = mmvi_pressure_excess(extra);
     if (!excess)
         return;
+    size_t cached = ev ? mmvi_cache_ram_bytes() : 0;
+    if (cached) { /* freed RAM blocks go first: that costs no copy */
+        mmvi_cache_drain(ev);
+        mmvi_pressure_relieved(cached);
+        if (cached >= excess)
+            return;
+        excess -= cached;
+    }
     int alone = __libc_single_threaded, wp = -1;
     if (!alone && (wp = open_wp()) < 0)
         return;
@@ -111,7 +120,7 @@ void mmvi_spill_small_grew(size_t len)
         return; /* another thread is in the large path: it will look */
     int cs = mmvi_nocancel_begin();
     mmvi_pressure_refresh(0);
-    mmvi_spill_relieve(len);
+    mmvi_spill_relieve(len, NULL); /* no teardown here: that would call jemalloc */
     pthread_mutex_unlock(&mmvi_heap.lock);
     mmvi_nocancel_end(cs);
 }

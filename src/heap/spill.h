@@ -18,13 +18,15 @@
 #define MMVEC_SPILL_H
 
 #include "block.h"
+#include "cache.h"
 #include "os.h"
 
 #include <stddef.h>
 
-/* Under the lock: if memory is tight with `extra` bytes about to be used, moves RAM blocks into
- * files until it is not (when a safe way exists). */
-MMVI_HIDDEN void mmvi_spill_relieve(size_t extra);
+/* Under the lock: if memory is tight with `extra` bytes about to be used, frees the cached RAM
+ * blocks (into *ev, for the caller to tear down after unlocking; ev may be NULL), then moves
+ * live RAM blocks into files until it is not tight (when a safe way exists). */
+MMVI_HIDDEN void mmvi_spill_relieve(size_t extra, struct mmvi_evicted *ev);
 
 /* Under the lock: moves b, which the caller owns (realloc), into a file. 0 or a negative errno. */
 MMVI_HIDDEN int mmvi_spill_block(struct mmvi_block *b);

@@ -6,7 +6,7 @@
  * result depends on nothing but the sizes. The second pass regenerates the stream, compares
  * every word and folds them into one checksum. Progress goes to stderr every 64 MiB (so a run
  * killed by the OOM killer shows how far it got); the result line goes to stdout:
- *   heapfill: 2048 MiB in 32 blocks of 64 MiB verified, checksum 0123456789abcdef, 32 blocks in files
+ *   heapfill: 2048 MiB in 32 blocks of 64 MiB verified, checksum 0123456789abcdef, 32 blocks in files, 0 in RAM
  * Exit 0 when every word read back is the word written, 1 otherwise, 2 for bad arguments.
  */
 #include "mmvec/alloc.h"
@@ -71,7 +71,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: heapfill [TOTAL_MIB [BLOCK_MIB]]\n");
         return 2;
     }
-    size_t n = total / block, words = (block << 20) / sizeof(uint64_t), in_files = 0;
+    size_t n = total / block, words = (block << 20) / sizeof(uint64_t), owned = 0;
     uint64_t **blocks = calloc(n, sizeof *blocks);
     if (!blocks)
         return 1;
@@ -81,7 +81,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "heapfill: malloc of block %zu failed\n", i);
             return 1;
         }
-        in_files += mmv_owns(blocks[i]);
+        owned += mmv_owns(blocks[i]);
         fill(blocks[i], words, i);
         progress("written", (i + 1) * block, block);
     }
@@ -91,11 +91,17 @@ int main(int argc, char **argv)
         bad += verify(blocks[i], words, i, &sum);
         progress("checked", (i + 1) * block, block);
     }
+    /* Where they are at the end: in files, or still in RAM (MMVEC_PLACEMENT=auto). */
+    size_t in_files = 0;
+    char path[4096];
+    for (size_t i = 0; i < n; i++)
+        in_files += mmv_block_path(blocks[i], path, sizeof path) == 0;
     for (size_t i = 0; i < n; i++)
         free(blocks[i]);
     free(blocks);
-    printf("heapfill: %zu MiB in %zu blocks of %zu MiB %s, checksum %016llx, %zu blocks in files\n",
-           n * block, n, block, bad ? "CORRUPTED" : "verified", (unsigned long long)sum, in_files);
+    printf("heapfill: %zu MiB in %zu blocks of %zu MiB %s, checksum %016llx, %zu blocks in files, "
+           "%zu in RAM\n", n * block, n, block, bad ? "CORRUPTED" : "verified",
+           (unsigned long long)sum, in_files, owned - in_files);
     if (bad)
         fprintf(stderr, "heapfill: %zu words differ from what was written\n", bad);
     return bad ? 1 : 0;
