@@ -403,24 +403,46 @@ static void ram_grow_or_move(struct mmvi_block *b, size_t size)
     pthread_mutex_unlock(&mmvi_heap.lock);
 }
 
+static void *realloc_owned(struct mmvi_block *b, void *p, size_t n);
+static void release(struct mmvi_block *b);
+
+/* realloc owns its block: while it works, moves to files by other threads leave it alone (a
+ * RAM block grown without the lock must still be RAM when its mapping grows). */
 static void *large_realloc_nc(void *p, size_t n)
 {
     pthread_mutex_lock(&mmvi_heap.lock);
     struct mmvi_block *b = live_block(p, "realloc");
+    if (b)
+        __atomic_store_n(&b->busy, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&mmvi_heap.lock);
     if (!b) /* lost space: jemalloc's */
         return mmvi_je_realloc(p, n);
+    return realloc_owned(b, p, n);
+}
+
+/* realloc is done with b (before b may be freed). */
+static void release(struct mmvi_block *b)
+{
+    __atomic_store_n(&b->busy, 0, __ATOMIC_RELAXED);
+}
+
+static void *realloc_owned(struct mmvi_block *b, void *p, size_t n)
+{
     size_t size = mmvi_page_round(n);
     /* Copy when crossing the threshold, or when growing a file we may not touch: gone
      * (MMVEC_UNLINK) or the parent's (inherited through fork). */
     int fixed_file = !mmvi_block_can_resize(b);
-    if (!routed(n) || size == 0 || (fixed_file && size > b->size))
+    if (!routed(n) || size == 0 || (fixed_file && size > b->size)) {
+        release(b);
         return realloc_copy(p, b->size, n);
+    }
     /* Hysteresis, as for a vector: growth takes a quarter more than asked, so a block grown in
      * small steps pays for a file resize only every 25%; a shrink of less than that keeps the
      * block as it is. */
-    if (size <= b->size && size >= b->size - b->size / 4)
+    if (size <= b->size && size >= b->size - b->size / 4) {
+        release(b);
         return p;
+    }
     if (size > b->size) {
         size_t ahead = mmvi_page_round(b->size + b->size / 4);
         size = ahead > size ? ahead : size;
@@ -433,6 +455,7 @@ static void *large_realloc_nc(void *p, size_t n)
     int rc = size < b->size ? mmvi_block_shrink(b, size) : mmvi_block_grow(b, size);
     in_large = 0;
     if (rc < 0) {
+        release(b);
         if (mmvi_opt.strict) {
             errno = ENOMEM;
             return NULL;
@@ -454,6 +477,7 @@ static void *large_realloc_nc(void *p, size_t n)
     mmvi_stat_max(MMVI_STAT_BLOCK_BYTES_PEAK,
                   __atomic_load_n(&mmvi_stat_table[MMVI_STAT_BLOCK_BYTES_LIVE], __ATOMIC_RELAXED));
     mmvi_stat_max(MMVI_STAT_LARGEST_BLOCK, size);
+    release(b);
     return (void *)b->addr;
 }
 

@@ -149,7 +149,7 @@ void mmvi_block_unmap(struct mmvi_block *b)
     if (mmvi_space_unmap(b->addr, b->span) < 0)
         mmvi_stat_inc(MMVI_STAT_UNMAP_FAILED);
     if (b->backing != MMVI_BACK_ANON)
-        mmvi_stat_mapped(-1, -(int64_t)b->size);
+        mmvi_stat_mapped(-1, -(int64_t)(b->backing == MMVI_BACK_MIXED ? b->file_size : b->size));
 }
 
 void mmvi_block_forget(struct mmvi_block *b)

@@ -38,6 +38,9 @@ struct mmvi_block {
     uint8_t sparse;        /* advised MADV_RANDOM until memory gets tight (alloc.c) */
     uint8_t sealed;        /* made inaccessible in a fork child (no memory for a copy) */
     uint8_t pinned;        /* asked for as a file (mmv_malloc_file): never placed in RAM */
+    uint8_t busy;          /* realloc is working on it (relaxed atomic): other threads' moves
+                              to files leave it alone */
+    uint8_t emptied;       /* cached, its pages given back (MADV_DONTNEED) under pressure */
     struct mmvi_block *prev, *next; /* all blocks, live and cached */
     struct mmvi_block *cache_next;  /* the cache's LIFO list */
     char proc[48];         /* the folder that holds the file: <host>-<pid>-<rand> */

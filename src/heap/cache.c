@@ -4,19 +4,30 @@
 #include "options.h"
 #include "stats_internal.h"
 
+#include "heap.h"
+
 #include <string.h>
+#include <sys/mman.h>
 
 static struct mmvi_block *slot[MMVI_CACHE_SLOTS];
 static size_t count, bytes;
 
+static struct mmvi_block *take(size_t i);
+
 static void evict(size_t i, struct mmvi_evicted *out)
 {
-    struct mmvi_block *b = slot[i];
-    memmove(&slot[i], &slot[i + 1], (count - i - 1) * sizeof *slot);
-    count--;
-    bytes -= b->size;
+    struct mmvi_block *b = take(i);
     b->cache_next = out->head;
     out->head = b;
+}
+
+/* Bytes of RAM blocks whose pages the cache holds: also read without the lock, by the hook
+ * that sees the small heap grow (mmvi_heap.ram_cached). */
+static void count_ram(const struct mmvi_block *b, int sign)
+{
+    if (b->backing == MMVI_BACK_ANON && !b->emptied)
+        __atomic_fetch_add(&mmvi_heap.ram_cached, sign > 0 ? b->size : -b->size,
+                           __ATOMIC_RELAXED);
 }
 
 static struct mmvi_block *take(size_t i)
@@ -25,6 +36,8 @@ static struct mmvi_block *take(size_t i)
     memmove(&slot[i], &slot[i + 1], (count - i - 1) * sizeof *slot);
     count--;
     bytes -= b->size;
+    count_ram(b, -1);
+    b->emptied = 0;
     return b;
 }
 
@@ -62,17 +75,28 @@ struct mmvi_block *mmvi_cache_take_smaller(size_t size, size_t align)
 
 size_t mmvi_cache_ram_bytes(void)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < count; i++)
-        n += slot[i]->backing == MMVI_BACK_ANON ? slot[i]->size : 0;
-    return n;
+    return __atomic_load_n(&mmvi_heap.ram_cached, __ATOMIC_RELAXED);
+}
+
+void mmvi_cache_empty_ram(void)
+{
+    for (size_t i = 0; i < count; i++) {
+        struct mmvi_block *b = slot[i];
+        if (b->backing != MMVI_BACK_ANON || b->emptied)
+            continue;
+        count_ram(b, -1);
+        madvise((void *)b->addr, b->size, MADV_DONTNEED); /* reads as zeros when reused */
+        b->emptied = 1;
+    }
 }
 
 void mmvi_cache_put(struct mmvi_block *b, uint64_t now_ms, struct mmvi_evicted *out)
 {
     b->cached_at_ms = now_ms;
+    b->emptied = 0;
     slot[count++] = b;
     bytes += b->size;
+    count_ram(b, 1);
     while (count > 0 && (bytes > mmvi_opt.cache_bytes || count == MMVI_CACHE_SLOTS))
         evict(0, out);
 }

@@ -26,8 +26,12 @@ MMVI_HIDDEN struct mmvi_block *mmvi_cache_take(size_t size, size_t align);
  * pages are reused, only the new tail is faulted in. NULL if none. */
 MMVI_HIDDEN struct mmvi_block *mmvi_cache_take_smaller(size_t size, size_t align);
 
-/* Bytes of RAM blocks in the cache. */
+/* Bytes of RAM blocks in the cache whose pages it still holds. */
 MMVI_HIDDEN size_t mmvi_cache_ram_bytes(void);
+
+/* Gives back the pages of the cached RAM blocks (MADV_DONTNEED), keeping the blocks: for the
+ * hook inside jemalloc, which may not tear blocks down (that frees their records). */
+MMVI_HIDDEN void mmvi_cache_empty_ram(void);
 
 /* Keeps b (its state must already be CACHED); what no longer fits goes to *out. */
 MMVI_HIDDEN void mmvi_cache_put(struct mmvi_block *b, uint64_t now_ms, struct mmvi_evicted *out);

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "options.h"
 #include "reaper.h"
+#include "stats_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -124,9 +125,19 @@ static void child(void)
     if (sealed)
         mmvi_log(1, "warning: after fork, %d block(s) could neither be remapped nor copied "
                     "(out of memory): they are inaccessible in the child", sealed);
+    /* Recount: blocks copied into anonymous memory above are RAM blocks now. */
+    size_t ram = 0;
+    uint64_t ram_bytes = 0;
     mmvi_heap.nblocks = 0;
-    for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
+    for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next) {
         mmvi_heap.nblocks++;
+        if (b->backing == MMVI_BACK_ANON) {
+            ram++;
+            ram_bytes += b->size;
+        }
+    }
+    __atomic_store_n(&mmvi_heap.ram_blocks, ram, __ATOMIC_RELAXED);
+    __atomic_store_n(&mmvi_stat_table[MMVI_STAT_RAM_BYTES_LIVE], ram_bytes, __ATOMIC_RELAXED);
     int cs = cancel_state;
     pthread_mutex_unlock(&mmvi_heap.lock);
     mmvi_nocancel_end(cs);

@@ -13,7 +13,6 @@
 #include "registry.h"
 #include "small.h"
 #include "stats_internal.h"
-#include "writeback.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,7 +80,6 @@ static void heap_init(void)
         return;
     }
     mmvi_pressure_init();
-    mmvi_writeback_init();
     long maps = read_max_map_count();
     long spare = maps / 8 > 1024 ? maps / 8 : 1024;
     mmvi_heap.max_blocks = maps > spare ? (size_t)(maps - spare) / 2 : 0;

@@ -35,7 +35,8 @@ MMVI_HIDDEN void mmvi_pressure_relieved(size_t bytes);
 /* The last figures, and the mark in bytes. */
 MMVI_HIDDEN void mmvi_pressure_view(struct mmvi_memview *view, uint64_t *mark);
 
-/* The limit alone (UINT64_MAX before the first read): the writeback mark is a share of it. */
+/* The limit alone (UINT64_MAX before the first read), without the lock: the writeback mark is
+ * a share of it. */
 MMVI_HIDDEN uint64_t mmvi_pressure_limit(void);
 
 #endif

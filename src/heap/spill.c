@@ -72,27 +72,44 @@ static int open_wp(void)
     return -1;
 }
 
+int mmvi_spill_possible(void)
+{
+    if (__libc_single_threaded)
+        return 1;
+    if (mmvi_heap.wp == 0) { /* the first time with threads: can we protect? */
+        int fd = mmvi_wp_open();
+        mmvi_heap.wp = fd >= 0 ? 1 : fd;
+        if (fd >= 0)
+            close(fd);
+    }
+    return mmvi_heap.wp > 0;
+}
+
 static struct mmvi_block *largest_ram_block(void)
 {
     struct mmvi_block *best = NULL;
     for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
         if (b->state == MMVI_BLOCK_LIVE && b->backing == MMVI_BACK_ANON && !b->sealed &&
-            (!best || b->size > best->size))
+            !__atomic_load_n(&b->busy, __ATOMIC_RELAXED) && (!best || b->size > best->size))
             best = b;
     return best;
 }
 
 void mmvi_spill_relieve(size_t extra, struct mmvi_evicted *ev)
 {
-    if (!__atomic_load_n(&mmvi_heap.ram_blocks, __ATOMIC_RELAXED) ||
-        mmvi_heap.state != MMVI_HEAP_READY)
+    if (mmvi_heap.state != MMVI_HEAP_READY)
+        return;
+    size_t cached = mmvi_cache_ram_bytes();
+    if (!cached && !__atomic_load_n(&mmvi_heap.ram_blocks, __ATOMIC_RELAXED))
         return;
     size_t excess = mmvi_pressure_excess(extra);
     if (!excess)
         return;
-    size_t cached = ev ? mmvi_cache_ram_bytes() : 0;
     if (cached) { /* freed RAM blocks go first: that costs no copy */
-        mmvi_cache_drain(ev);
+        if (ev)
+            mmvi_cache_drain(ev);
+        else /* inside jemalloc: no teardown (it frees records); their pages go now */
+            mmvi_cache_empty_ram();
         mmvi_pressure_relieved(cached);
         if (cached >= excess)
             return;
@@ -114,7 +131,8 @@ void mmvi_spill_relieve(size_t extra, struct mmvi_evicted *ev)
 
 void mmvi_spill_small_grew(size_t len)
 {
-    if (!__atomic_load_n(&mmvi_heap.ram_blocks, __ATOMIC_RELAXED))
+    if (!__atomic_load_n(&mmvi_heap.ram_blocks, __ATOMIC_RELAXED) &&
+        !__atomic_load_n(&mmvi_heap.ram_cached, __ATOMIC_RELAXED))
         return;
     if (pthread_mutex_trylock(&mmvi_heap.lock) != 0)
         return; /* another thread is in the large path: it will look */

@@ -28,6 +28,10 @@
  * live RAM blocks into files until it is not tight (when a safe way exists). */
 MMVI_HIDDEN void mmvi_spill_relieve(size_t extra, struct mmvi_evicted *ev);
 
+/* Under the lock: could RAM blocks move now if memory got tight (a single thread, or write
+ * protection available)? Without, placement keeps more room (pressure.c). */
+MMVI_HIDDEN int mmvi_spill_possible(void);
+
 /* Under the lock: moves b, which the caller owns (realloc), into a file. 0 or a negative errno. */
 MMVI_HIDDEN int mmvi_spill_block(struct mmvi_block *b);
 

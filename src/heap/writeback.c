@@ -12,19 +12,17 @@
 #include <string.h>
 #include <unistd.h>
 
-static uint64_t mark = UINT64_MAX;
-
-/* After mmvi_pressure_init: a quarter of the memory the process may use. */
-void mmvi_writeback_init(void)
+/* A quarter of the memory the process may use, as last read (pressure.c). */
+static uint64_t mark(void)
 {
     uint64_t limit = mmvi_pressure_limit();
-    mark = limit == UINT64_MAX ? UINT64_MAX : limit / 4;
+    return limit == UINT64_MAX ? UINT64_MAX : limit / 4;
 }
 
 int mmvi_memory_tight(size_t extra)
 {
     uint64_t live = __atomic_load_n(&mmvi_stat_table[MMVI_STAT_BLOCK_BYTES_LIVE], __ATOMIC_RELAXED);
-    return live + extra >= mark || live + extra < live;
+    return live + extra >= mark() || live + extra < live;
 }
 
 int mmvi_writeback_wanted(void)

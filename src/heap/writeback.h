@@ -16,12 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Sets the mark at a quarter of the memory the process may use (pressure.h: the tightest of
- * its cgroups' limits, MemTotal and MMVEC_MEMORY_LIMIT). Allocates nothing. */
-MMVI_HIDDEN void mmvi_writeback_init(void);
-
-/* Is memory tight: would live block memory, plus `extra` bytes, pass the mark? Early writeback
- * starts there, and read-ahead advice goes back to normal (alloc.c). */
+/* Is memory tight: would live block memory, plus `extra` bytes, pass a quarter of the memory
+ * the process may use (pressure.h)? Early writeback starts there, and read-ahead advice goes
+ * back to normal (alloc.c). */
 MMVI_HIDDEN int mmvi_memory_tight(size_t extra);
 
 /* Should finished blocks be written back early (MMVEC_WRITEBACK: on, or auto and tight)? */
