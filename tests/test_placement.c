@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -138,6 +139,7 @@ struct run {
 };
 
 static struct run last; /* the last run's outcome */
+static bool as_nobody;   /* run the next child as uid/gid 65534 (root only) */
 
 /* Runs argv under the preload with MMVEC_DIR a fresh folder (left in segdir), MMVEC_THRESHOLD=1M,
  * MMVEC_PLACEMENT=auto unless `extra` sets it, and the "NAME=value" strings of extra (NULL-ended);
@@ -194,6 +196,8 @@ static struct run *run_in(const char *const *argv, const char *const *extra, con
         tu_redirect(NULL, 0, O_RDONLY);
         tu_redirect(outp, 1, O_WRONLY | O_CREAT | O_TRUNC);
         tu_redirect(errp, 2, O_WRONLY | O_CREAT | O_TRUNC);
+        if (as_nobody && (setgroups(0, NULL) || setgid(65534) || setuid(65534)))
+            _exit(124);
         alarm(CHILD_TIMEOUT); /* survives exec: a hang ends as SIGALRM */
         execve(argv[0], (char *const *)argv, env);
         _exit(127);
@@ -508,30 +512,114 @@ static int wp_probe(void)
     return fd >= 0 ? 0 : fd;
 }
 
-static void expect_no_lost_write(const char *mode)
+/* How another thread is held off while blocks move: write protection (uffd), stopping it
+ * (stop: userfaultfd not permitted), or not at all (none: the signal is not ours to use). */
+static struct run *run_writer(const char *mode, const char *const *more)
 {
     const char *argv[] = {HELPER, "hook", "4", "32", "200", mode, NULL};
-    static const char *const extra[] = {"MMVEC_MEMORY_LIMIT=256M", NULL};
-    int wp = wp_probe();
-    struct run *r = run(argv, extra);
-    /* Exit 0: every page holds the last value written, through memset or read(2). */
-    expect_ok(r, mode);
+    const char *extra[8] = {"MMVEC_MEMORY_LIMIT=256M"};
+    for (size_t i = 0; more && more[i] && i < 6; i++)
+        extra[i + 1] = more[i];
+    return run(argv, extra);
+}
+
+static void expect_writer_busy(const struct run *r)
+{
     cr_assert_gt(kvu(r, "writer_memsets"), 0);
     cr_assert_gt(kvu(r, "writer_reads"), 0);
     cr_assert_gt(kvu(r, "writes_while_small_grew"), 0, "the writer was idle while blocks moved");
-    if (wp < 0) {
-        cr_assert_eq(kvu(r, "spills"), 0, "blocks moved with a thread running and no way to "
-                     "hold it off");
-        cr_assert_gt(kvu(r, "spill_held_off"), 0);
-        TU_SKIP(teardown, "userfaultfd write protection is not available here (%s; needs root "
-                "or vm.unprivileged_userfaultfd=1, and Linux 6.4): checked only that nothing was "
-                "lost and nothing moved, NOT that blocks move with other threads running",
-                strerror(-wp));
-    }
-    cr_assert_eq(kvu(r, "spill_held_off"), 0, "userfaultfd works here, yet moves were held off");
+}
+
+static void expect_moved_with_writer(const struct run *r)
+{
+    cr_assert_eq(kvu(r, "spill_held_off"), 0, "moves were held off:\n%s", r->err);
     cr_assert_gt(kvu(r, "spills"), 0, "no block moved with the writer running:\n%s", r->out);
     cr_assert_eq(kvu(r, "spill_failed"), 0);
+}
+
+static void expect_no_lost_write(const char *mode)
+{
+    int wp = wp_probe();
+    struct run *r = run_writer(mode, NULL);
+    /* Exit 0: every page holds the last value written, through memset or read(2). */
+    expect_ok(r, mode);
+    expect_writer_busy(r);
+    expect_moved_with_writer(r);
+    if (wp < 0) /* then the other thread was stopped instead */
+        cr_assert(strstr(r->err, "other threads are stopped"), "%s", r->err);
     expect_no_file_left();
+}
+
+/* As an unprivileged user (no userfaultfd): the other thread is stopped by a signal. */
+static void skip_unless_root_can_drop(void)
+{
+    if (geteuid() != 0)
+        TU_SKIP(teardown, "needs root to run the helper as an unprivileged user");
+    char v[16] = "";
+    int fd = open("/proc/sys/vm/unprivileged_userfaultfd", O_RDONLY);
+    if (fd >= 0) {
+        ssize_t n = read(fd, v, sizeof v - 1);
+        v[n > 0 ? n : 0] = '\0';
+        close(fd);
+    }
+    if (v[0] == '1')
+        TU_SKIP(teardown, "vm.unprivileged_userfaultfd=1: an unprivileged process has "
+                "userfaultfd here, so the stop by signals is not what runs");
+    cr_assert_eq(chmod(tdir, 0711), 0);
+}
+
+static struct run *run_writer_as_nobody(const char *const *more)
+{
+    char *dir = tu_path_in(tdir, "nobody");
+    static char var[400];
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    cr_assert_eq(chown(dir, 65534, 65534), 0);
+    snprintf(var, sizeof var, "MMVEC_DIR=%s", dir);
+    const char *extra[6] = {var};
+    for (size_t i = 0; more && more[i] && i < 4; i++)
+        extra[i + 1] = more[i];
+    as_nobody = true;
+    struct run *r = run_writer("writer", extra);
+    as_nobody = false;
+    cr_assert(!WIFEXITED(r->status) || WEXITSTATUS(r->status) != 124, "setuid failed");
+    return r;
+}
+
+Test(placement, unprivileged_moves_stop_other_threads_and_lose_no_write)
+{
+    skip_unless_preloadable();
+    skip_unless_root_can_drop();
+    struct run *r = run_writer_as_nobody(NULL);
+    expect_ok(r, "writer as nobody");
+    expect_writer_busy(r);
+    expect_moved_with_writer(r);
+    cr_assert(strstr(r->err, "other threads are stopped"), "not stopped by signal: %s", r->err);
+}
+
+Test(placement, unprivileged_program_owning_sigpwr_keeps_it_and_loses_nothing)
+{
+    skip_unless_preloadable();
+    skip_unless_root_can_drop();
+    static const char *const more[] = {"PLACEMENT_TAKES_SIGPWR=1", NULL};
+    struct run *r = run_writer_as_nobody(more);
+    /* Nothing may move with the writer running; nothing is lost; the program keeps its signal. */
+    expect_ok(r, "writer as nobody, SIGPWR the program's");
+    expect_writer_busy(r);
+    cr_assert_gt(kvu(r, "spill_held_off"), 0, "%s", r->err);
+    cr_assert(strstr(r->err, "cannot move to files while other threads run"), "%s", r->err);
+}
+
+Test(placement, unprivileged_thread_blocking_sigpwr_makes_the_stop_give_up_safely)
+{
+    skip_unless_preloadable();
+    skip_unless_root_can_drop();
+    static const char *const more[] = {"PLACEMENT_WRITER_BLOCKS_SIGPWR=1", NULL};
+    struct run *r = run_writer_as_nobody(more);
+    /* The stop times out (twice, then no more tries): nothing moved while the writer ran, no
+     * hang, no write lost. */
+    expect_ok(r, "writer blocking SIGPWR");
+    expect_writer_busy(r);
+    cr_assert_eq(kvu(r, "spills"), 0, "a block moved while a thread could not be stopped");
 }
 
 Test(placement, moves_lose_no_write_of_another_thread)

@@ -13,6 +13,7 @@
 #include "registry.h"
 #include "small.h"
 #include "stats_internal.h"
+#include "stopworld.h"
 #include "wprotect.h"
 #include "writeback.h"
 
@@ -452,26 +453,29 @@ int mmvi_block_fork_copy(struct mmvi_block *b)
 #define MOVE_CHUNK ((size_t)8 << 20)
 
 /* The chunk [off, off+len) of b goes into fd and the file is mapped over it: no write is lost,
- * since in that time nothing else writes it (the caller's guarantee, or wp protects it). */
-static int move_chunk(struct mmvi_block *b, int fd, int wp, size_t off, size_t len)
+ * since in that time nothing else writes it (the caller's guarantee; or `hold`: a write
+ * protection descriptor that holds writers off, or MMVI_HOLD_STOP: every other thread stopped). */
+static int move_chunk(struct mmvi_block *b, int fd, int hold, size_t off, size_t len)
 {
     void *at = (void *)(b->addr + off), *p;
-    int rc = wp >= 0 ? mmvi_wp_protect(wp, at, len, 1) : 0;
-    if (rc == 0)
-        rc = mmvi_os_pwrite_all(fd, at, len, off);
+    int rc = hold >= 0 ? mmvi_wp_protect(hold, at, len, 1)
+           : hold == MMVI_HOLD_STOP ? mmvi_stw_stop() : 0;
+    if (rc < 0)
+        return rc;
+    rc = mmvi_os_pwrite_all(fd, at, len, off);
     for (int tries = 0; rc == 0 && tries < 3; tries++) /* a failed MAP_FIXED keeps the old map */
         if ((rc = mmvi_os_map(fd, off, len, at, 0, &p)) == 0)
             break;
-    if (wp >= 0) {
-        if (rc < 0)
-            mmvi_wp_protect(wp, at, len, 0); /* still anonymous: writers go on there */
-        else
-            mmvi_wp_wake(wp, at, len); /* they write into the file's pages now */
-    }
+    if (hold >= 0 && rc < 0)
+        mmvi_wp_protect(hold, at, len, 0); /* still anonymous: writers go on there */
+    else if (hold >= 0)
+        mmvi_wp_wake(hold, at, len); /* they write into the file's pages now */
+    else if (hold == MMVI_HOLD_STOP)
+        mmvi_stw_resume();
     return rc;
 }
 
-int mmvi_block_to_file(struct mmvi_block *b, int wp)
+int mmvi_block_to_file(struct mmvi_block *b, int hold)
 {
     if (b->backing != MMVI_BACK_ANON || b->sealed)
         return -EINVAL;
@@ -479,11 +483,11 @@ int mmvi_block_to_file(struct mmvi_block *b, int wp)
     int fd = new_file(&f, b->size);
     if (fd < 0)
         return fd;
-    int rc = wp >= 0 ? mmvi_wp_register(wp, (void *)b->addr, b->size) : 0;
+    int rc = hold >= 0 ? mmvi_wp_register(hold, (void *)b->addr, b->size) : 0;
     size_t off = 0;
     for (; rc == 0 && off < b->size; off += MOVE_CHUNK) {
         size_t len = b->size - off < MOVE_CHUNK ? b->size - off : MOVE_CHUNK;
-        rc = move_chunk(b, fd, wp, off, len);
+        rc = move_chunk(b, fd, hold, off, len);
         if (rc < 0)
             break;
         /* Early writeback, bounded: the pages of two chunks back must be clean before we go

@@ -16,12 +16,15 @@ MMVI_HIDDEN int mmvi_block_path_of(const struct mmvi_block *b, char *buf, size_t
  * failure nothing is left behind. Takes the lock only to give up space a stranger took. */
 MMVI_HIDDEN int mmvi_block_make(struct mmvi_block *b, int ram);
 
+/* How a move holds other writers off (else a write-protection descriptor, wprotect.h). */
+#define MMVI_HOLD_NONE (-1) /* nothing else writes: a single thread, or realloc owns b */
+#define MMVI_HOLD_STOP (-2) /* every other thread stopped for each chunk (stopworld.h) */
+
 /* Under the lock: moves a RAM block into a new file of ours mapped over the same addresses, in
- * chunks (little extra memory), each written back early. No write may be lost: the caller
- * makes sure nothing else writes b meanwhile (a single thread, or realloc owning b), or passes
- * a write-protection descriptor (wprotect.h, else -1) that holds writers off each chunk while
- * it moves. 0; or a negative errno with b unchanged, or (a map failed half way) b MIXED. */
-MMVI_HIDDEN int mmvi_block_to_file(struct mmvi_block *b, int wp);
+ * chunks (little extra memory), each written back early. No write may be lost: `hold` says how
+ * writers are held off each chunk while it moves. 0; or a negative errno with b unchanged, or
+ * (a map or a stop failed half way) b MIXED, its data all kept. */
+MMVI_HIDDEN int mmvi_block_to_file(struct mmvi_block *b, int hold);
 
 /* Unlinks b's file when it is ours and still there. */
 MMVI_HIDDEN void mmvi_block_unlink(struct mmvi_block *b);

@@ -9,6 +9,7 @@
 #include "options.h"
 #include "pressure.h"
 #include "stats_internal.h"
+#include "stopworld.h"
 #include "wprotect.h"
 
 #include <errno.h>
@@ -23,13 +24,13 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* Moves b with writers held off by wp (or -1: nothing else writes), and keeps the books. */
-static int move(struct mmvi_block *b, int wp)
+/* Moves b with writers held off as `hold` says, and keeps the books. */
+static int move(struct mmvi_block *b, int hold)
 {
     int rc = mmvi_heap_folder();
     uint64_t t0 = now_us();
     if (rc == 0)
-        rc = mmvi_block_to_file(b, wp);
+        rc = mmvi_block_to_file(b, hold);
     if (rc < 0 && b->backing != MMVI_BACK_MIXED) {
         mmvi_stat_inc(MMVI_STAT_SPILL_FAILED);
         mmvi_warn_once(MMVI_WARN_SPILL, "memory is tight but a block could not move to a file "
@@ -51,25 +52,32 @@ static int move(struct mmvi_block *b, int wp)
 
 int mmvi_spill_block(struct mmvi_block *b)
 {
-    return move(b, -1);
+    return move(b, MMVI_HOLD_NONE);
 }
 
-/* The write protection to move blocks while other threads run, or -1 (said once). */
-static int open_wp(void)
+/* How to hold other threads' writes off: write protection where the process may use
+ * userfaultfd, else stopping them (said once), else nothing works (said once): MMVI_HOLD_NONE. */
+static int open_hold(void)
 {
-    if (mmvi_heap.wp < 0)
-        return -1;
-    int fd = mmvi_wp_open();
-    if (fd >= 0) {
-        mmvi_heap.wp = 1;
-        return fd;
+    if (mmvi_heap.wp >= 0) {
+        int fd = mmvi_wp_open();
+        if (fd >= 0) {
+            mmvi_heap.wp = 1;
+            return fd;
+        }
+        mmvi_heap.wp = fd;
     }
-    mmvi_heap.wp = fd;
+    if (mmvi_stw_usable()) {
+        mmvi_warn_once(MMVI_WARN_STOP, "memory is tight: other threads are stopped for a few "
+                       "milliseconds at a time while RAM blocks move to files (userfaultfd: %s)",
+                       strerror(-mmvi_heap.wp));
+        return MMVI_HOLD_STOP;
+    }
     mmvi_stat_inc(MMVI_STAT_SPILL_HELD_OFF);
-    mmvi_log(1, "warning: memory is tight, but RAM blocks cannot move to files while other "
-                "threads run (userfaultfd: %s); new blocks go to files",
-             strerror(-fd));
-    return -1;
+    mmvi_warn_once(MMVI_WARN_SPILL_HELD, "memory is tight, but RAM blocks cannot move to "
+                   "files while other threads run (userfaultfd: %s; SIGPWR in use); new blocks go "
+                   "to files", strerror(-mmvi_heap.wp));
+    return MMVI_HOLD_NONE;
 }
 
 int mmvi_spill_possible(void)
@@ -82,7 +90,7 @@ int mmvi_spill_possible(void)
         if (fd >= 0)
             close(fd);
     }
-    return mmvi_heap.wp > 0;
+    return mmvi_heap.wp > 0 || mmvi_stw_usable();
 }
 
 static struct mmvi_block *largest_ram_block(void)
@@ -115,18 +123,18 @@ void mmvi_spill_relieve(size_t extra, struct mmvi_evicted *ev)
             return;
         excess -= cached;
     }
-    int alone = __libc_single_threaded, wp = -1;
-    if (!alone && (wp = open_wp()) < 0)
+    int alone = __libc_single_threaded, hold = MMVI_HOLD_NONE;
+    if (!alone && (hold = open_hold()) == MMVI_HOLD_NONE)
         return;
     mmvi_log(2, "memory tight: moving %zu B of RAM blocks to files", excess);
     for (size_t moved = 0; moved < excess;) {
         struct mmvi_block *b = largest_ram_block();
-        if (!b || move(b, wp) < 0)
+        if (!b || move(b, hold) < 0)
             break;
         moved += b->size;
     }
-    if (wp >= 0)
-        close(wp); /* wakes any writer still waiting */
+    if (hold >= 0)
+        close(hold); /* wakes any writer still waiting */
 }
 
 void mmvi_spill_small_grew(size_t len)

@@ -460,6 +460,12 @@ static bool write_page(struct writer *w, unsigned char *img, size_t b, size_t i)
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
+    if (getenv("PLACEMENT_WRITER_BLOCKS_SIGPWR")) { /* a thread mmvec cannot stop */
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGPWR);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+    }
     unsigned char img[PAGE];
     uint64_t x = 0x9e3779b97f4a7c15ull;
     size_t total = w->count * w->pages;
@@ -890,8 +896,15 @@ static int hook_mode(const char *s)
     return !strcmp(s, "writer") ? 1 : !strcmp(s, "sparse") ? 2 : -1;
 }
 
+static void own_sigpwr(int sig)
+{
+    (void)sig;
+}
+
 int main(int argc, char **argv)
 {
+    if (getenv("PLACEMENT_TAKES_SIGPWR")) /* the program's own use of the signal */
+        signal(SIGPWR, own_sigpwr);
     signal(SIGALRM, on_alarm);
     alarm(90);
     setvbuf(stdout, NULL, _IOLBF, 0);
