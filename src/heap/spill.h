@@ -9,7 +9,9 @@
  *    for the small heap (the hook in small.c), is such a moment;
  *  - with other threads running, each chunk is write-protected while it moves (userfaultfd,
  *    wprotect.h): writers wait a few milliseconds. Where the process may not use userfaultfd,
- *    nothing moves (said once at log level 1): placement alone keeps new blocks off RAM.
+ *    the other threads are stopped for each chunk instead (stopworld.h, said once). Where
+ *    neither works (SIGPWR is the program's, a thread blocks it), nothing moves (said once):
+ *    placement alone keeps new blocks off RAM, with half the mark (pressure.c).
  * Not covered: memory the kernel writes into asynchronously, after the call that asked for it
  * (io_uring fixed buffers, AIO/O_DIRECT in flight, RDMA): such buffers belong in blocks that are
  * files from the start (mmv_malloc_file, or MMVEC_PLACEMENT=file).
