@@ -283,6 +283,55 @@ static const char *num(uint64_t v)
     return s;
 }
 
+/* One memory cgroup folder of a fixture tree, as v1_dir or v2_dir makes it: its path under
+ * <root>, its limit files (strings, NULL: no file; `max` is v1's memory.limit_in_bytes, `high`
+ * v2's memory.high, never set in v1), its usage (v1 memory.usage_in_bytes, v2 memory.current)
+ * and the page-cache figures of its memory.stat, 0 unless given. Tests list them as
+ * {V1MNT "/a", num(1 * GiB), .usage = 300 * MiB} in V1_DIRS, V2_DIRS, V1_TREE or V2_TREE. */
+struct cg {
+    const char *dir, *max, *high;
+    uint64_t usage, active, inactive, dirty, writeback;
+};
+
+/* The folders of list c, up to its {0}, made by v1_dir or v2_dir. */
+static void v1_dirs(const struct cg *c)
+{
+    for (; c->dir; c++) {
+        cr_assert_null(c->high, "%s: memory.high is v2's", c->dir);
+        v1_dir(c->dir, c->max, c->usage, c->active, c->inactive, c->dirty, c->writeback);
+    }
+}
+
+static void v2_dirs(const struct cg *c)
+{
+    for (; c->dir; c++)
+        v2_dir(c->dir, c->max, c->high, c->usage, c->active, c->inactive, c->dirty, c->writeback);
+}
+
+/* The machine of most tests: the 8 GiB host, the process in memory cgroup `path` of a v1 one
+ * (cgroup_v1, mountinfo_v1 with mount root /) or of a v2 one ("0::<path>", mountinfo_v2 with
+ * mount root /). */
+static void v1_machine(const char *path)
+{
+    host8g();
+    cgroup_v1(path);
+    mountinfo_v1("/");
+}
+
+static void v2_machine(const char *path)
+{
+    host8g();
+    put("/proc/self/cgroup", "0::%s\n", path);
+    mountinfo_v2("/");
+}
+
+/* V1_DIRS({dir, max, ...}, ...) makes the folders given; V1_TREE(path, {...}, ...) makes
+ * v1_machine(path) first. Likewise for v2. */
+#define V1_DIRS(...) v1_dirs((const struct cg[]){__VA_ARGS__, {0}})
+#define V2_DIRS(...) v2_dirs((const struct cg[]){__VA_ARGS__, {0}})
+#define V1_TREE(path, ...) (v1_machine(path), V1_DIRS(__VA_ARGS__))
+#define V2_TREE(path, ...) (v2_machine(path), V2_DIRS(__VA_ARGS__))
+
 /* mmvi_memsrc_open on the fixture, then mmvi_memview_read: the view (rc must be 0). */
 static void read_view(uint64_t user_limit)
 {
@@ -324,7 +373,7 @@ Test(host, no_proc_self_cgroup_gives_memtotal_and_memavailable)
     host8g();
     /* A tight cgroup on disk, but nothing says the process is in it. */
     mountinfo_v2("/");
-    v2_dir(V2MNT "/user.slice/x", num(1 * GiB), "max", 100 * MiB, 0, 0, 0, 0);
+    V2_DIRS({V2MNT "/user.slice/x", num(1 * GiB), "max", .usage = 100 * MiB});
     read_view(0);
     cr_expect_eq(src.version, 0);
     cr_expect_eq(src.levels, 0);
@@ -352,7 +401,7 @@ Test(host, no_meminfo_but_a_cgroup_is_enoent_with_the_cgroup_limit)
 {
     put("/proc/self/cgroup", "0::/x\n");
     mountinfo_v2("/");
-    v2_dir(V2MNT "/x", num(1 * GiB), "max", 300 * MiB, 0, 0, 0, 0);
+    V2_DIRS({V2MNT "/x", num(1 * GiB), "max", .usage = 300 * MiB});
     mmvi_memsrc_open(&src, root);
     cr_expect_eq(mmvi_memview_read(&src, 0, &view), -ENOENT);
     EXPECT_VIEW(1 * GiB, 300 * MiB, MMVI_MEM_CGROUP_V2, 0, 0);
@@ -364,12 +413,10 @@ TestSuite(v1, .init = setup, .fini = teardown);
 
 Test(v1, leaf_limit)
 {
-    host8g();
-    cgroup_v1("/a/b");
-    mountinfo_v1("/");
-    v1_dir(V1MNT, NULL, 3 * GiB, 0, 0, 0, 0); /* the root cgroup has no limit file */
-    v1_dir(V1MNT "/a", V1_UNLIMITED, 1 * GiB, 0, 0, 0, 0);
-    v1_dir(V1MNT "/a/b", num(512 * MiB), 300 * MiB, 50 * MiB, 30 * MiB, 10 * MiB, 2 * MiB);
+    V1_TREE("/a/b", {V1MNT, .usage = 3 * GiB}, /* the root cgroup has no limit file */
+            {V1MNT "/a", V1_UNLIMITED, .usage = 1 * GiB},
+            {V1MNT "/a/b", num(512 * MiB), .usage = 300 * MiB, .active = 50 * MiB,
+             .inactive = 30 * MiB, .dirty = 10 * MiB, .writeback = 2 * MiB});
     read_view(0);
     cr_assert_eq(src.version, 1);
     cr_assert_eq(src.levels, 3);
@@ -384,9 +431,7 @@ Test(v1, leaf_limit)
 Test(v1, flat_memory_stat_without_total_keys)
 {
     /* use_hierarchy off / old kernels: only the local keys; they are the ones used then. */
-    host8g();
-    cgroup_v1("/a");
-    mountinfo_v1("/");
+    v1_machine("/a");
     mkdirs(V1MNT "/a");
     put(V1MNT "/a/memory.limit_in_bytes", "%llu\n", 700 * MiB);
     put(V1MNT "/a/memory.usage_in_bytes", "%llu\n", 600 * MiB);
@@ -401,12 +446,11 @@ Test(v1, flat_memory_stat_without_total_keys)
 
 Test(v1, limit_on_an_ancestor_only)
 {
-    host8g();
-    cgroup_v1("/a/b");
-    mountinfo_v1("/");
-    v1_dir(V1MNT, NULL, 3 * GiB, 0, 0, 0, 0);
-    v1_dir(V1MNT "/a", num(1 * GiB), 900 * MiB, 100 * MiB, 200 * MiB, 40 * MiB, 10 * MiB);
-    v1_dir(V1MNT "/a/b", V1_UNLIMITED, 500 * MiB, 1 * MiB, 1 * MiB, 0, 0);
+    V1_TREE("/a/b", {V1MNT, .usage = 3 * GiB},
+            {V1MNT "/a", num(1 * GiB), .usage = 900 * MiB, .active = 100 * MiB,
+             .inactive = 200 * MiB, .dirty = 40 * MiB, .writeback = 10 * MiB},
+            {V1MNT "/a/b", V1_UNLIMITED, .usage = 500 * MiB, .active = 1 * MiB,
+             .inactive = 1 * MiB});
     read_view(0);
     cr_assert_eq(src.levels, 3);
     /* the ancestor's own usage: 900 - 300 + 50 */
@@ -415,61 +459,46 @@ Test(v1, limit_on_an_ancestor_only)
 
 Test(v1, limit_on_the_mount_point)
 {
-    host8g();
-    cgroup_v1("/a/b");
-    mountinfo_v1("/");
-    v1_dir(V1MNT, num(2 * GiB), 1 * GiB, 0, 0, 0, 0);
-    v1_dir(V1MNT "/a", V1_UNLIMITED, 700 * MiB, 0, 0, 0, 0);
-    v1_dir(V1MNT "/a/b", V1_UNLIMITED, 500 * MiB, 0, 0, 0, 0);
+    V1_TREE("/a/b", {V1MNT, num(2 * GiB), .usage = 1 * GiB},
+            {V1MNT "/a", V1_UNLIMITED, .usage = 700 * MiB},
+            {V1MNT "/a/b", V1_UNLIMITED, .usage = 500 * MiB});
     read_view(0);
     EXPECT_VIEW(2 * GiB, 1 * GiB, MMVI_MEM_CGROUP_V1, 2, 0);
 }
 
 Test(v1, nested_limits_the_leaf_has_least_headroom)
 {
-    host8g();
-    cgroup_v1("/a/b");
-    mountinfo_v1("/");
-    v1_dir(V1MNT, num(4 * GiB), 2 * GiB, 0, 0, 0, 0);     /* room 2 GiB */
-    v1_dir(V1MNT "/a", num(2 * GiB), 1 * GiB, 0, 0, 0, 0); /* room 1 GiB */
-    v1_dir(V1MNT "/a/b", num(1 * GiB), 800 * MiB, 0, 0, 0, 0); /* room 224 MiB */
+    V1_TREE("/a/b", {V1MNT, num(4 * GiB), .usage = 2 * GiB},  /* room 2 GiB */
+            {V1MNT "/a", num(2 * GiB), .usage = 1 * GiB},        /* room 1 GiB */
+            {V1MNT "/a/b", num(1 * GiB), .usage = 800 * MiB});   /* room 224 MiB */
     read_view(0);
     EXPECT_VIEW(1 * GiB, 800 * MiB, MMVI_MEM_CGROUP_V1, 0, 0);
 }
 
 Test(v1, nested_limits_headroom_not_the_smallest_limit_wins)
 {
-    host8g();
-    cgroup_v1("/a/b");
-    mountinfo_v1("/");
-    v1_dir(V1MNT, num(6 * GiB), 3 * GiB, 0, 0, 0, 0);           /* room 3 GiB */
-    v1_dir(V1MNT "/a", num(4 * GiB), 3968 * MiB, 0, 0, 0, 0);   /* room 128 MiB */
-    v1_dir(V1MNT "/a/b", num(1 * GiB), 600 * MiB, 0, 0, 0, 0);  /* room 424 MiB, smallest limit */
+    V1_TREE("/a/b", {V1MNT, num(6 * GiB), .usage = 3 * GiB},  /* room 3 GiB */
+            {V1MNT "/a", num(4 * GiB), .usage = 3968 * MiB},     /* room 128 MiB */
+            {V1MNT "/a/b", num(1 * GiB), .usage = 600 * MiB});   /* room 424 MiB, smallest limit */
     read_view(0);
     EXPECT_VIEW(4 * GiB, 3968 * MiB, MMVI_MEM_CGROUP_V1, 1, 0);
 }
 
 Test(v1, nested_limits_the_mount_point_has_least_headroom)
 {
-    host8g();
-    cgroup_v1("/a/b");
-    mountinfo_v1("/");
+    v1_machine("/a/b");
     /* 3070 MiB - 22 MiB of page cache = 3048 MiB used of 3072: room 24 MiB */
-    v1_dir(V1MNT, num(3 * GiB), 3070 * MiB, 2 * MiB, 20 * MiB, 0, 0);
-    v1_dir(V1MNT "/a", num(4 * GiB), 2 * GiB, 0, 0, 0, 0);       /* room 2 GiB */
-    v1_dir(V1MNT "/a/b", num(1 * GiB), 100 * MiB, 0, 0, 0, 0);   /* room 924 MiB */
+    V1_DIRS({V1MNT, num(3 * GiB), .usage = 3070 * MiB, .active = 2 * MiB, .inactive = 20 * MiB},
+            {V1MNT "/a", num(4 * GiB), .usage = 2 * GiB},       /* room 2 GiB */
+            {V1MNT "/a/b", num(1 * GiB), .usage = 100 * MiB});  /* room 924 MiB */
     read_view(0);
     EXPECT_VIEW(3 * GiB, 3048 * MiB, MMVI_MEM_CGROUP_V1, 2, 0);
 }
 
 Test(v1, unlimited_everywhere_gives_the_host)
 {
-    host8g();
-    cgroup_v1("/a/b");
-    mountinfo_v1("/");
-    v1_dir(V1MNT, NULL, 3 * GiB, 0, 0, 0, 0);
-    v1_dir(V1MNT "/a", V1_UNLIMITED, 1 * GiB, 0, 0, 0, 0);
-    v1_dir(V1MNT "/a/b", V1_UNLIMITED, 500 * MiB, 0, 0, 0, 0);
+    V1_TREE("/a/b", {V1MNT, .usage = 3 * GiB}, {V1MNT "/a", V1_UNLIMITED, .usage = 1 * GiB},
+            {V1MNT "/a/b", V1_UNLIMITED, .usage = 500 * MiB});
     read_view(0);
     cr_expect_eq(src.version, 1);
     EXPECT_HOST();
@@ -482,7 +511,7 @@ Test(v1, memory_comounted_with_other_controllers)
     put("/proc/self/mountinfo",
         MI_BASE "40 22 0:40 / /cg/cpuset rw - cgroup cgroup rw,cpuset\n"
                 "41 22 0:41 / /cg/cpu+mem rw,relatime - cgroup none rw,cpu,memory,pids\n");
-    v1_dir("/cg/cpu+mem/job/7", num(256 * MiB), 100 * MiB, 0, 0, 0, 0);
+    V1_DIRS({"/cg/cpu+mem/job/7", num(256 * MiB), .usage = 100 * MiB});
     read_view(0);
     cr_assert_eq(src.version, 1);
     cr_assert_eq(src.levels, 3);
@@ -493,10 +522,8 @@ Test(v1, memory_comounted_with_other_controllers)
 
 Test(v1, page_cache_above_usage_clamps_to_zero)
 {
-    host8g();
-    cgroup_v1("/a");
-    mountinfo_v1("/");
-    v1_dir(V1MNT "/a", num(1 * GiB), 100 * MiB, 150 * MiB, 50 * MiB, 0, 0);
+    V1_TREE("/a", {V1MNT "/a", num(1 * GiB), .usage = 100 * MiB, .active = 150 * MiB,
+                   .inactive = 50 * MiB});
     read_view(0);
     EXPECT_VIEW(1 * GiB, 0, MMVI_MEM_CGROUP_V1, 0, 0);
 }
@@ -513,15 +540,16 @@ static void v2_root(void)
     put(V2MNT "/memory.stat", "anon 1\nfile 2\nactive_file 1\ninactive_file 1\n");
 }
 
+/* The tree of most tests here: the process in /user.slice/x, v2_root, and the folders given
+ * (those of /user.slice and /user.slice/x); OPEN_SLICE is a /user.slice without limits. */
+#define SLICE_TREE(...) (v2_machine("/user.slice/x"), v2_root(), V2_DIRS(__VA_ARGS__))
+#define OPEN_SLICE {V2MNT "/user.slice", "max", "max", .usage = 3 * GiB}
+
 Test(v2, leaf_memory_max)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/user.slice/x\n");
-    mountinfo_v2("/");
-    v2_root();
-    v2_dir(V2MNT "/user.slice", "max", "max", 3 * GiB, 0, 0, 0, 0);
-    v2_dir(V2MNT "/user.slice/x", num(512 * MiB), "max", 400 * MiB, 60 * MiB, 40 * MiB, 8 * MiB,
-           4 * MiB);
+    SLICE_TREE(OPEN_SLICE, {V2MNT "/user.slice/x", num(512 * MiB), "max", .usage = 400 * MiB,
+                            .active = 60 * MiB, .inactive = 40 * MiB, .dirty = 8 * MiB,
+                            .writeback = 4 * MiB});
     read_view(0);
     cr_assert_eq(src.version, 2);
     cr_assert_eq(src.levels, 3);
@@ -535,24 +563,17 @@ Test(v2, leaf_memory_max)
 
 Test(v2, memory_max_on_an_ancestor)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/user.slice/x\n");
-    mountinfo_v2("/");
-    v2_root();
-    v2_dir(V2MNT "/user.slice", num(2 * GiB), "max", 1500 * MiB, 100 * MiB, 100 * MiB, 0, 0);
-    v2_dir(V2MNT "/user.slice/x", "max", "max", 400 * MiB, 0, 0, 0, 0);
+    SLICE_TREE({V2MNT "/user.slice", num(2 * GiB), "max", .usage = 1500 * MiB,
+                .active = 100 * MiB, .inactive = 100 * MiB},
+               {V2MNT "/user.slice/x", "max", "max", .usage = 400 * MiB});
     read_view(0);
     EXPECT_VIEW(2 * GiB, 1300 * MiB, MMVI_MEM_CGROUP_V2, 1, 0);
 }
 
 Test(v2, memory_high_below_memory_max)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/user.slice/x\n");
-    mountinfo_v2("/");
-    v2_root();
-    v2_dir(V2MNT "/user.slice", "max", "max", 3 * GiB, 0, 0, 0, 0);
-    v2_dir(V2MNT "/user.slice/x", num(1 * GiB), num(768 * MiB), 500 * MiB, 0, 0, 0, 0);
+    SLICE_TREE(OPEN_SLICE,
+               {V2MNT "/user.slice/x", num(1 * GiB), num(768 * MiB), .usage = 500 * MiB});
     read_view(0);
     EXPECT_VIEW(768 * MiB, 500 * MiB, MMVI_MEM_CGROUP_V2, 0, 1);
     cr_expect_str_eq(mmvi_mem_source_name(&view), "cgroup v2 memory.high");
@@ -560,46 +581,29 @@ Test(v2, memory_high_below_memory_max)
 
 Test(v2, memory_high_alone)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/user.slice/x\n");
-    mountinfo_v2("/");
-    v2_root();
-    v2_dir(V2MNT "/user.slice", "max", "max", 3 * GiB, 0, 0, 0, 0);
-    v2_dir(V2MNT "/user.slice/x", "max", num(600 * MiB), 500 * MiB, 0, 0, 0, 0);
+    SLICE_TREE(OPEN_SLICE, {V2MNT "/user.slice/x", "max", num(600 * MiB), .usage = 500 * MiB});
     read_view(0);
     EXPECT_VIEW(600 * MiB, 500 * MiB, MMVI_MEM_CGROUP_V2, 0, 1);
 }
 
 Test(v2, memory_high_equal_to_memory_max_is_max)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/x\n");
-    mountinfo_v2("/");
-    v2_dir(V2MNT "/x", num(1 * GiB), num(1 * GiB), 500 * MiB, 0, 0, 0, 0);
+    V2_TREE("/x", {V2MNT "/x", num(1 * GiB), num(1 * GiB), .usage = 500 * MiB});
     read_view(0);
     EXPECT_VIEW(1 * GiB, 500 * MiB, MMVI_MEM_CGROUP_V2, 0, 0);
 }
 
 Test(v2, memory_high_on_the_parent_below_the_leafs_max)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/user.slice/x\n");
-    mountinfo_v2("/");
-    v2_root();
-    v2_dir(V2MNT "/user.slice", "max", num(1 * GiB), 900 * MiB, 0, 0, 0, 0);   /* room 124 */
-    v2_dir(V2MNT "/user.slice/x", num(2 * GiB), "max", 800 * MiB, 0, 0, 0, 0); /* room 1248 */
+    SLICE_TREE({V2MNT "/user.slice", "max", num(1 * GiB), .usage = 900 * MiB},   /* room 124 */
+               {V2MNT "/user.slice/x", num(2 * GiB), "max", .usage = 800 * MiB}); /* room 1248 */
     read_view(0);
     EXPECT_VIEW(1 * GiB, 900 * MiB, MMVI_MEM_CGROUP_V2, 1, 1);
 }
 
 Test(v2, max_everywhere_means_no_limit)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/user.slice/x\n");
-    mountinfo_v2("/");
-    v2_root();
-    v2_dir(V2MNT "/user.slice", "max", "max", 3 * GiB, 0, 0, 0, 0);
-    v2_dir(V2MNT "/user.slice/x", "max", "max", 400 * MiB, 0, 0, 0, 0);
+    SLICE_TREE(OPEN_SLICE, {V2MNT "/user.slice/x", "max", "max", .usage = 400 * MiB});
     read_view(0);
     cr_expect_eq(src.version, 2);
     EXPECT_HOST();
@@ -607,20 +611,17 @@ Test(v2, max_everywhere_means_no_limit)
 
 Test(v2, dirty_and_writeback_count_as_used)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/x\n");
-    mountinfo_v2("/");
+    v2_machine("/x");
     /* all file pages dirty or under writeback: nothing can be dropped */
-    v2_dir(V2MNT "/x", num(1 * GiB), "max", 700 * MiB, 100 * MiB, 100 * MiB, 150 * MiB, 50 * MiB);
+    V2_DIRS({V2MNT "/x", num(1 * GiB), "max", .usage = 700 * MiB, .active = 100 * MiB,
+             .inactive = 100 * MiB, .dirty = 150 * MiB, .writeback = 50 * MiB});
     read_view(0);
     EXPECT_VIEW(1 * GiB, 700 * MiB, MMVI_MEM_CGROUP_V2, 0, 0);
 }
 
 Test(v2, no_memory_stat_counts_all_of_current)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/x\n");
-    mountinfo_v2("/");
+    v2_machine("/x");
     mkdirs(V2MNT "/x");
     put(V2MNT "/x/memory.max", "%llu\n", 1 * GiB);
     put(V2MNT "/x/memory.current", "%llu\n", 321 * MiB);
@@ -630,9 +631,7 @@ Test(v2, no_memory_stat_counts_all_of_current)
 
 Test(v2, no_memory_current_counts_zero)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/x\n");
-    mountinfo_v2("/");
+    v2_machine("/x");
     mkdirs(V2MNT "/x");
     put(V2MNT "/x/memory.max", "%llu\n", 1 * GiB);
     put(V2MNT "/x/memory.stat", "active_file 5\ninactive_file 5\n");
@@ -656,7 +655,8 @@ Test(container, v2_cgroup_namespace_limit_on_the_mount_point)
         "617 612 0:73 / /sys ro,nosuid,nodev,noexec,relatime - sysfs sysfs ro\n"
         "618 617 0:29 / /sys/fs/cgroup ro,nosuid,nodev,noexec,relatime - cgroup2 cgroup rw,"
         "nsdelegate,memory_recursiveprot\n");
-    v2_dir(V2MNT, num(512 * MiB), "max", 200 * MiB, 10 * MiB, 20 * MiB, 1 * MiB, 0);
+    V2_DIRS({V2MNT, num(512 * MiB), "max", .usage = 200 * MiB, .active = 10 * MiB,
+             .inactive = 20 * MiB, .dirty = 1 * MiB});
     read_view(0);
     cr_assert_eq(src.version, 2);
     cr_assert_eq(src.levels, 1);
@@ -666,11 +666,8 @@ Test(container, v2_cgroup_namespace_limit_on_the_mount_point)
 
 Test(container, v2_cgroup_namespace_in_a_child_cgroup)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/init\n");
-    mountinfo_v2("/");
-    v2_dir(V2MNT, num(512 * MiB), "max", 200 * MiB, 0, 0, 0, 0);
-    v2_dir(V2MNT "/init", "max", "max", 150 * MiB, 0, 0, 0, 0);
+    V2_TREE("/init", {V2MNT, num(512 * MiB), "max", .usage = 200 * MiB},
+            {V2MNT "/init", "max", "max", .usage = 150 * MiB});
     read_view(0);
     cr_assert_eq(src.levels, 2);
     EXPECT_VIEW(512 * MiB, 200 * MiB, MMVI_MEM_CGROUP_V2, 1, 0);
@@ -693,7 +690,8 @@ Test(container, v1_docker_without_namespace)
         "master:13 - cgroup memory rw,memory\n"
         "709 706 0:33 /docker/abc /sys/fs/cgroup/pids ro,nosuid,nodev,noexec,relatime "
         "master:14 - cgroup pids rw,pids\n");
-    v1_dir(V1MNT, num(1 * GiB), 600 * MiB, 100 * MiB, 100 * MiB, 20 * MiB, 0);
+    V1_DIRS({V1MNT, num(1 * GiB), .usage = 600 * MiB, .active = 100 * MiB, .inactive = 100 * MiB,
+             .dirty = 20 * MiB});
     read_view(0);
     cr_assert_eq(src.version, 1);
     cr_assert_eq(src.levels, 1);
@@ -706,8 +704,8 @@ Test(container, v1_docker_without_namespace_in_a_child_cgroup)
     host8g();
     cgroup_v1("/docker/abc/worker");
     mountinfo_v1("/docker/abc");
-    v1_dir(V1MNT, num(1 * GiB), 600 * MiB, 0, 0, 0, 0);
-    v1_dir(V1MNT "/worker", V1_UNLIMITED, 500 * MiB, 0, 0, 0, 0);
+    V1_DIRS({V1MNT, num(1 * GiB), .usage = 600 * MiB},
+            {V1MNT "/worker", V1_UNLIMITED, .usage = 500 * MiB});
     read_view(0);
     cr_assert_eq(src.levels, 2);
     EXPECT_DIR(0, V1MNT "/worker");
@@ -719,7 +717,7 @@ Test(container, v2_docker_without_namespace)
     host8g();
     put("/proc/self/cgroup", "0::/system.slice/docker-abc.scope\n");
     mountinfo_v2("/system.slice/docker-abc.scope");
-    v2_dir(V2MNT, num(768 * MiB), "max", 100 * MiB, 0, 0, 0, 0);
+    V2_DIRS({V2MNT, num(768 * MiB), "max", .usage = 100 * MiB});
     read_view(0);
     cr_assert_eq(src.levels, 1);
     EXPECT_VIEW(768 * MiB, 100 * MiB, MMVI_MEM_CGROUP_V2, 0, 0);
@@ -732,7 +730,7 @@ Test(container, mount_root_is_only_a_prefix_of_the_name)
     host8g();
     cgroup_v1("/docker/abcdef");
     mountinfo_v1("/docker/abc");
-    v1_dir(V1MNT, num(1 * GiB), 600 * MiB, 0, 0, 0, 0);
+    V1_DIRS({V1MNT, num(1 * GiB), .usage = 600 * MiB});
     read_view(0);
     cr_assert_eq(src.levels, 1);
     EXPECT_DIR(0, V1MNT);
@@ -741,10 +739,7 @@ Test(container, mount_root_is_only_a_prefix_of_the_name)
 
 Test(container, path_the_mount_does_not_show_falls_back_to_the_mount_point)
 {
-    host8g();
-    cgroup_v1("/kubepods/burstable/pod1/x");
-    mountinfo_v1("/");
-    v1_dir(V1MNT, num(2 * GiB), 700 * MiB, 0, 0, 0, 0);
+    V1_TREE("/kubepods/burstable/pod1/x", {V1MNT, num(2 * GiB), .usage = 700 * MiB});
     read_view(0);
     cr_assert_eq(src.version, 1);
     cr_assert_eq(src.levels, 1);
@@ -754,10 +749,7 @@ Test(container, path_the_mount_does_not_show_falls_back_to_the_mount_point)
 
 Test(container, v2_path_the_mount_does_not_show_falls_back_to_the_mount_point)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/kubepods/x\n");
-    mountinfo_v2("/");
-    v2_dir(V2MNT, num(2 * GiB), "max", 700 * MiB, 0, 0, 0, 0);
+    V2_TREE("/kubepods/x", {V2MNT, num(2 * GiB), "max", .usage = 700 * MiB});
     read_view(0);
     cr_assert_eq(src.levels, 1);
     EXPECT_VIEW(2 * GiB, 700 * MiB, MMVI_MEM_CGROUP_V2, 0, 0);
@@ -770,8 +762,8 @@ Test(container, v1_not_mounted_gives_the_host)
     put("/proc/self/mountinfo",
         MI_BASE "31 22 0:28 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755\n"
                 "34 31 0:31 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n");
-    v1_dir(V1MNT "/docker/abc", num(256 * MiB), 100 * MiB, 0, 0, 0, 0);
-    v1_dir(V1MNT, num(256 * MiB), 100 * MiB, 0, 0, 0, 0);
+    V1_DIRS({V1MNT "/docker/abc", num(256 * MiB), .usage = 100 * MiB},
+            {V1MNT, num(256 * MiB), .usage = 100 * MiB});
     read_view(0);
     cr_expect_eq(src.version, 0);
     cr_expect_eq(src.levels, 0);
@@ -783,7 +775,7 @@ Test(container, v2_not_mounted_gives_the_host)
     host8g();
     put("/proc/self/cgroup", "0::/\n");
     put("/proc/self/mountinfo", MI_BASE);
-    v2_dir(V2MNT, num(256 * MiB), "max", 100 * MiB, 0, 0, 0, 0);
+    V2_DIRS({V2MNT, num(256 * MiB), "max", .usage = 100 * MiB});
     read_view(0);
     cr_expect_eq(src.version, 0);
     EXPECT_HOST();
@@ -793,7 +785,7 @@ Test(container, no_mountinfo_gives_the_host)
 {
     host8g();
     put("/proc/self/cgroup", "0::/\n");
-    v2_dir(V2MNT, num(256 * MiB), "max", 100 * MiB, 0, 0, 0, 0);
+    V2_DIRS({V2MNT, num(256 * MiB), "max", .usage = 100 * MiB});
     read_view(0);
     cr_expect_eq(src.version, 0);
     EXPECT_HOST();
@@ -801,9 +793,7 @@ Test(container, no_mountinfo_gives_the_host)
 
 Test(container, mounted_but_the_folder_is_missing_gives_the_host)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/x\n");
-    mountinfo_v2("/");
+    v2_machine("/x");
     read_view(0);
     cr_expect_eq(src.version, 0);
     EXPECT_HOST();
@@ -819,8 +809,8 @@ static void hybrid_tree(void)
 {
     host8g();
     mountinfo_v1("/");
-    v1_dir(V1MNT "/a", num(1 * GiB), 300 * MiB, 0, 0, 0, 0);
-    v2_dir("/sys/fs/cgroup/unified/a", num(256 * MiB), "max", 100 * MiB, 0, 0, 0, 0);
+    V1_DIRS({V1MNT "/a", num(1 * GiB), .usage = 300 * MiB});
+    V2_DIRS({"/sys/fs/cgroup/unified/a", num(256 * MiB), "max", .usage = 100 * MiB});
 }
 
 Test(hybrid, v1_wins)
@@ -848,7 +838,7 @@ Test(hybrid, v2_line_without_a_v1_memory_line_is_v2)
     host8g();
     put("/proc/self/cgroup", "3:cpuset:/\n2:cpu,cpuacct:/a\n1:name=systemd:/a\n0::/a\n");
     mountinfo_v2("/");
-    v2_dir(V2MNT "/a", num(256 * MiB), "max", 100 * MiB, 0, 0, 0, 0);
+    V2_DIRS({V2MNT "/a", num(256 * MiB), "max", .usage = 100 * MiB});
     read_view(0);
     cr_assert_eq(src.version, 2);
     EXPECT_VIEW(256 * MiB, 100 * MiB, MMVI_MEM_CGROUP_V2, 0, 0);
@@ -860,10 +850,7 @@ TestSuite(user, .init = setup, .fini = teardown);
 
 static void user_tree(void)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/x\n");
-    mountinfo_v2("/");
-    v2_dir(V2MNT "/x", num(1 * GiB), "max", 200 * MiB, 0, 0, 0, 0); /* room 824 MiB */
+    V2_TREE("/x", {V2MNT "/x", num(1 * GiB), "max", .usage = 200 * MiB}); /* room 824 MiB */
 }
 
 Test(user, user_limit_with_least_headroom_wins)
@@ -920,10 +907,7 @@ TestSuite(memtotal, .init = setup, .fini = teardown);
 
 Test(memtotal, v1_limit_above_memtotal_is_the_host)
 {
-    host8g();
-    cgroup_v1("/a");
-    mountinfo_v1("/");
-    v1_dir(V1MNT "/a", num(32 * GiB), 1 * GiB, 0, 0, 0, 0);
+    V1_TREE("/a", {V1MNT "/a", num(32 * GiB), .usage = 1 * GiB});
     read_view(0);
     cr_expect_eq(src.version, 1);
     EXPECT_HOST();
@@ -931,20 +915,15 @@ Test(memtotal, v1_limit_above_memtotal_is_the_host)
 
 Test(memtotal, v2_max_above_memtotal_is_the_host)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/x\n");
-    mountinfo_v2("/");
-    v2_dir(V2MNT "/x", num(16 * GiB), num(12 * GiB), 2 * GiB, 0, 0, 0, 0);
+    V2_TREE("/x", {V2MNT "/x", num(16 * GiB), num(12 * GiB), .usage = 2 * GiB});
     read_view(0);
     EXPECT_HOST();
 }
 
 Test(memtotal, equal_headroom_keeps_the_host)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/x\n");
-    mountinfo_v2("/");
-    v2_dir(V2MNT "/x", num(7 * GiB), "max", 1 * GiB, 0, 0, 0, 0); /* room 6 GiB, as the host's */
+    /* room 6 GiB, as the host's */
+    V2_TREE("/x", {V2MNT "/x", num(7 * GiB), "max", .usage = 1 * GiB});
     read_view(0);
     EXPECT_HOST();
 }
@@ -955,14 +934,11 @@ TestSuite(garbage, .init = setup, .fini = teardown);
 
 Test(garbage, limit_files_that_are_not_numbers_are_no_limit)
 {
-    host8g();
-    cgroup_v1("/a/b/c/d");
-    mountinfo_v1("/");
-    v1_dir(V1MNT, num(3 * GiB), 1 * GiB, 0, 0, 0, 0); /* the one real limit: room 2 GiB */
-    v1_dir(V1MNT "/a", "garbage", 100 * MiB, 0, 0, 0, 0);
-    v1_dir(V1MNT "/a/b", "-1", 100 * MiB, 0, 0, 0, 0);
-    v1_dir(V1MNT "/a/b/c", "99999999999999999999999999", 100 * MiB, 0, 0, 0, 0);
-    v1_dir(V1MNT "/a/b/c/d", NULL, 100 * MiB, 0, 0, 0, 0);
+    /* the one real limit is the mount point's: room 2 GiB */
+    V1_TREE("/a/b/c/d", {V1MNT, num(3 * GiB), .usage = 1 * GiB},
+            {V1MNT "/a", "garbage", .usage = 100 * MiB}, {V1MNT "/a/b", "-1", .usage = 100 * MiB},
+            {V1MNT "/a/b/c", "99999999999999999999999999", .usage = 100 * MiB},
+            {V1MNT "/a/b/c/d", .usage = 100 * MiB});
     put(V1MNT "/a/b/c/d/memory.limit_in_bytes", "%s", ""); /* empty */
     read_view(0);
     cr_assert_eq(src.levels, 5);
@@ -971,11 +947,8 @@ Test(garbage, limit_files_that_are_not_numbers_are_no_limit)
 
 Test(garbage, binary_limit_files_are_no_limit)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/a/b\n");
-    mountinfo_v2("/");
-    v2_dir(V2MNT "/a", num(1 * GiB), "max", 100 * MiB, 0, 0, 0, 0);
-    v2_dir(V2MNT "/a/b", NULL, NULL, 50 * MiB, 0, 0, 0, 0);
+    V2_TREE("/a/b", {V2MNT "/a", num(1 * GiB), "max", .usage = 100 * MiB},
+            {V2MNT "/a/b", .usage = 50 * MiB});
     static const unsigned char bin[] = {0xff, 0xfe, 0x00, 0x31, 0x32, 0x80, 0x0a};
     put_bytes(V2MNT "/a/b/memory.max", bin, sizeof bin);
     put_bytes(V2MNT "/a/b/memory.high", "\0\0\0\0", 4);
@@ -985,11 +958,8 @@ Test(garbage, binary_limit_files_are_no_limit)
 
 Test(garbage, a_folder_in_place_of_a_file_is_ignored)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/a/b\n");
-    mountinfo_v2("/");
-    v2_dir(V2MNT "/a", num(1 * GiB), "max", 100 * MiB, 0, 0, 0, 0);
-    v2_dir(V2MNT "/a/b", NULL, NULL, 50 * MiB, 0, 0, 0, 0);
+    V2_TREE("/a/b", {V2MNT "/a", num(1 * GiB), "max", .usage = 100 * MiB},
+            {V2MNT "/a/b", .usage = 50 * MiB});
     mkdirs(V2MNT "/a/b/memory.max"); /* read() gives EISDIR */
     cr_assert_eq(unlink(cat(root, V2MNT "/a/memory.stat")), 0);
     mkdirs(V2MNT "/a/memory.stat");
@@ -999,10 +969,7 @@ Test(garbage, a_folder_in_place_of_a_file_is_ignored)
 
 Test(garbage, usage_that_is_not_a_number_counts_zero)
 {
-    host8g();
-    cgroup_v1("/a");
-    mountinfo_v1("/");
-    v1_dir(V1MNT "/a", num(1 * GiB), 0, 10 * MiB, 0, 0, 0);
+    V1_TREE("/a", {V1MNT "/a", num(1 * GiB), .usage = 0, .active = 10 * MiB});
     put(V1MNT "/a/memory.usage_in_bytes", "n/a\n");
     read_view(0);
     EXPECT_VIEW(1 * GiB, 0, MMVI_MEM_CGROUP_V1, 0, 0);
@@ -1010,10 +977,7 @@ Test(garbage, usage_that_is_not_a_number_counts_zero)
 
 Test(garbage, memory_stat_garbage_removes_nothing)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/a\n");
-    mountinfo_v2("/");
-    v2_dir(V2MNT "/a", num(1 * GiB), "max", 300 * MiB, 0, 0, 0, 0);
+    V2_TREE("/a", {V2MNT "/a", num(1 * GiB), "max", .usage = 300 * MiB});
     put(V2MNT "/a/memory.stat",
         "active_file lots\ninactive_file\nfile_dirty x\nactive_file_x 5\n"
         "\xff\xfe\x01 inactive_file 99999\nxinactive_file 1000\n");
@@ -1023,10 +987,7 @@ Test(garbage, memory_stat_garbage_removes_nothing)
 
 Test(garbage, binary_memory_stat_removes_nothing)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/a\n");
-    mountinfo_v2("/");
-    v2_dir(V2MNT "/a", num(1 * GiB), "max", 300 * MiB, 0, 0, 0, 0);
+    V2_TREE("/a", {V2MNT "/a", num(1 * GiB), "max", .usage = 300 * MiB});
     unsigned char bin[6000];
     for (size_t i = 0; i < sizeof bin; i++)
         bin[i] = (unsigned char)(i * 131 + 7);
@@ -1041,10 +1002,7 @@ Test(garbage, memory_stat_larger_than_the_buffer)
 {
     /* 20 kB of keys before the ones that count: they are beyond what is read, so nothing is
      * subtracted (and nothing overflows) */
-    host8g();
-    put("/proc/self/cgroup", "0::/a\n");
-    mountinfo_v2("/");
-    v2_dir(V2MNT "/a", num(1 * GiB), "max", 300 * MiB, 0, 0, 0, 0);
+    V2_TREE("/a", {V2MNT "/a", num(1 * GiB), "max", .usage = 300 * MiB});
     static char big[32768];
     size_t n = 0;
     for (int i = 0; n < 20000; i++)
@@ -1093,8 +1051,8 @@ Test(garbage, proc_self_cgroup_garbage_gives_the_host)
         host8g();
         put_bytes("/proc/self/cgroup", texts[i], strlen(texts[i]));
         mountinfo_v1("/");
-        v1_dir(V1MNT, num(1 * GiB), 100 * MiB, 0, 0, 0, 0);
-        v1_dir(V1MNT "/a", num(1 * GiB), 100 * MiB, 0, 0, 0, 0);
+        V1_DIRS({V1MNT, num(1 * GiB), .usage = 100 * MiB},
+                {V1MNT "/a", num(1 * GiB), .usage = 100 * MiB});
         read_view(0);
         cr_expect_eq(src.version, 0, "text %zu: version %d", i, src.version);
         EXPECT_HOST();
@@ -1109,7 +1067,7 @@ Test(garbage, cgroup_path_longer_than_the_buffers)
         strcat(path, "/abcdefghijklmnopqrs"); /* 2000 characters */
     put("/proc/self/cgroup", "0::%s\n", path);
     mountinfo_v2("/");
-    v2_dir(V2MNT, num(1 * GiB), "max", 100 * MiB, 0, 0, 0, 0);
+    V2_DIRS({V2MNT, num(1 * GiB), "max", .usage = 100 * MiB});
     read_view(0);
     cr_expect_eq(src.version, 0);
     EXPECT_HOST();
@@ -1125,7 +1083,7 @@ Test(garbage, deep_cgroup_folder_whose_name_is_too_long_for_dir)
         strcat(path, "/abcdefghijklmnopqrstuvw"); /* 20 levels of 24 = 480 characters */
     put("/proc/self/cgroup", "0::%s\n", path);
     mountinfo_v2("/");
-    v2_dir(cat(V2MNT, path), num(1 * GiB), "max", 100 * MiB, 0, 0, 0, 0);
+    V2_DIRS({cat(V2MNT, path), num(1 * GiB), "max", .usage = 100 * MiB});
     read_view(0);
     cr_expect_eq(src.version, 0);
     EXPECT_HOST();
@@ -1140,7 +1098,7 @@ Test(garbage, more_levels_than_kept)
         strcat(path, "/l");
     put("/proc/self/cgroup", "0::%s\n", path);
     mountinfo_v2("/");
-    v2_dir(cat(V2MNT, path), num(1 * GiB), "max", 100 * MiB, 0, 0, 0, 0);
+    V2_DIRS({cat(V2MNT, path), num(1 * GiB), "max", .usage = 100 * MiB});
     read_view(0);
     cr_assert_eq(src.version, 2);
     cr_expect_leq(src.levels, MMVI_MEM_LEVELS);
@@ -1161,7 +1119,7 @@ Test(garbage, mountinfo_garbage_lines_before_the_real_one)
         "1 2 3 / /sys/fs/cgroup/v1 rw - cgroup cgroup rw,cpu\n"
         "\xff\xfe\x01\x02 - \x03\n"
         "31 22 0:27 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n");
-    v2_dir(V2MNT "/a", num(1 * GiB), "max", 100 * MiB, 0, 0, 0, 0);
+    V2_DIRS({V2MNT "/a", num(1 * GiB), "max", .usage = 100 * MiB});
     read_view(0);
     cr_assert_eq(src.version, 2);
     EXPECT_DIR(0, V2MNT "/a");
@@ -1174,7 +1132,7 @@ Test(garbage, mountinfo_garbage_only_gives_the_host)
     put("/proc/self/cgroup", "0::/a\n");
     static const unsigned char bin[] = {0x20, 0x2d, 0x20, 0xff, 0x00, 0x63, 0x67, 0x0a};
     put_bytes("/proc/self/mountinfo", bin, sizeof bin);
-    v2_dir(V2MNT "/a", num(1 * GiB), "max", 100 * MiB, 0, 0, 0, 0);
+    V2_DIRS({V2MNT "/a", num(1 * GiB), "max", .usage = 100 * MiB});
     read_view(0);
     cr_expect_eq(src.version, 0);
     EXPECT_HOST();
@@ -1224,7 +1182,7 @@ Test(bugs, mountinfo_delivered_in_several_reads)
 {
     host8g();
     put("/proc/self/cgroup", "0::/a\n");
-    v2_dir(V2MNT "/a", num(1 * GiB), "max", 100 * MiB, 0, 0, 0, 0);
+    V2_DIRS({V2MNT "/a", num(1 * GiB), "max", .usage = 100 * MiB});
     /* about 4000 bytes of whole lines (a seq_file read ends on a record), then the cgroup2 one */
     static char first[4096], rest[512];
     size_t n1 = 0;
@@ -1271,10 +1229,7 @@ Test(bugs, mountinfo_delivered_in_several_reads)
  * ignored); got 0 (the cache wraps to nearly 2^64 and is all "droppable"). */
 Test(bugs, negative_memory_stat_figure_is_garbage)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/a\n");
-    mountinfo_v2("/");
-    v2_dir(V2MNT "/a", num(1 * GiB), "max", 300 * MiB, 50 * MiB, 0, 0, 0);
+    V2_TREE("/a", {V2MNT "/a", num(1 * GiB), "max", .usage = 300 * MiB, .active = 50 * MiB});
     put(V2MNT "/a/memory.stat", "anon 1\nfile_dirty 0\nfile_writeback 0\n"
                                 "inactive_file -104857600\nactive_file %llu\n",
         50 * MiB);
@@ -1287,11 +1242,8 @@ Test(bugs, negative_memory_stat_figure_is_garbage)
  * 1 GiB (level 1); got limit 4096 at level 0. */
 Test(bugs, number_with_trailing_garbage_is_garbage)
 {
-    host8g();
-    put("/proc/self/cgroup", "0::/a/b\n");
-    mountinfo_v2("/");
-    v2_dir(V2MNT "/a", num(1 * GiB), "max", 100 * MiB, 0, 0, 0, 0);
-    v2_dir(V2MNT "/a/b", "4096abc", "max", 50 * MiB, 0, 0, 0, 0);
+    V2_TREE("/a/b", {V2MNT "/a", num(1 * GiB), "max", .usage = 100 * MiB},
+                    {V2MNT "/a/b", "4096abc", "max", .usage = 50 * MiB});
     read_view(0);
     EXPECT_VIEW(1 * GiB, 100 * MiB, MMVI_MEM_CGROUP_V2, 1, 0);
 }
@@ -1324,7 +1276,7 @@ Test(bugs, mountinfo_line_with_a_field_too_long_is_skipped)
         MI_BASE "40 22 0:40 / %s rw,relatime - cgroup2 cgroup2 rw\n"
                 "31 22 0:27 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw\n",
         longpath);
-    v2_dir(V2MNT "/a", num(1 * GiB), "max", 100 * MiB, 0, 0, 0, 0);
+    V2_DIRS({V2MNT "/a", num(1 * GiB), "max", .usage = 100 * MiB});
     read_view(0);
     cr_expect_eq(src.version, 2);
     EXPECT_VIEW(1 * GiB, 100 * MiB, MMVI_MEM_CGROUP_V2, 0, 0);

@@ -26,7 +26,6 @@
 
 #include "util.h"
 
-#define MEMCG_ROOT "/sys/fs/cgroup/memory"
 #define TMPFS_MAGIC_NUMBER 0x01021994
 #define LIMIT_MIB 512ull
 #define HEAP_MIB "2048"
@@ -70,106 +69,17 @@ static void pick_segdir(void)
 
 /* ---- the cgroup -------------------------------------------------------------------------- */
 
-static int write_text(const char *dir, const char *file, const char *text)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = write(fd, text, strlen(text));
-    int rc = n == (ssize_t)strlen(text) ? 0 : -errno;
-    close(fd);
-    return rc;
-}
-
-/* A number from a cgroup file, or of the line "key N" in it when key is given; -1 if absent. */
-static long long read_number(const char *file, const char *key)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", cgroup, file);
-    const char *text = tu_slurp(path), *p = text;
-    if (!*text)
-        return -1;
-    if (key) {
-        size_t n = strlen(key);
-        for (p = strstr(text, key); p && !(p == text || p[-1] == '\n'); p = strstr(p + n, key)) {
-        }
-        if (!p || p[n] != ' ')
-            return -1;
-        p += n;
-    }
-    return strtoll(p, NULL, 10);
-}
-
 /* Whether the group's peak usage reached its limit (failcnt is not reliable for that: with
  * memsw.limit_in_bytes set, some kernels count nothing in either failcnt). */
 static bool reached_limit(void)
 {
-    long long peak = read_number("memory.max_usage_in_bytes", NULL);
+    long long peak = tu_memcg_number(cgroup, "memory.max_usage_in_bytes", NULL);
     return peak >= (long long)((LIMIT_MIB - 16) << 20);
-}
-
-/* This process's memory cgroup directory (nesting ours keeps the caller's limits in force). */
-static void own_memcg(char *buf, size_t size)
-{
-    FILE *f = fopen("/proc/self/cgroup", "r");
-    char line[1024];
-    snprintf(buf, size, "%s", MEMCG_ROOT);
-    while (f && fgets(line, sizeof line, f)) {
-        char *p = strstr(line, ":memory:");
-        if (p) {
-            p[strcspn(p, "\n")] = '\0';
-            snprintf(buf, size, "%s%s", MEMCG_ROOT, p + strlen(":memory:"));
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
 }
 
 static void make_cgroup(void)
 {
-    if (access(MEMCG_ROOT "/memory.limit_in_bytes", F_OK) < 0)
-        TU_SKIP(teardown, "no cgroup v1 memory controller at " MEMCG_ROOT);
-    char parent[512];
-    own_memcg(parent, sizeof parent);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    snprintf(cgroup, sizeof cgroup, "%s/mmvec-ooc-%ld-%ld", parent, (long)getpid(), ts.tv_nsec);
-    if (mkdir(cgroup, 0755) < 0) {
-        int err = errno;
-        cgroup[0] = '\0';
-        TU_SKIP(teardown, "cannot create a memory cgroup under %s: %s (needs root and a writable "
-                     "cgroup v1 memory hierarchy)", parent, strerror(err));
-    }
-    char limit[32];
-    snprintf(limit, sizeof limit, "%llu", LIMIT_MIB << 20);
-    int rc = write_text(cgroup, "memory.limit_in_bytes", limit);
-    if (rc < 0)
-        TU_SKIP(teardown, "cannot set memory.limit_in_bytes in %s: %s", cgroup, strerror(-rc));
-    /* No swap either (where swap accounting exists): over the limit means killed. */
-    write_text(cgroup, "memory.memsw.limit_in_bytes", limit);
-}
-
-/* Kills whatever is left in the group (only our child can be), then removes it; rmdir may
- * need a moment after the last task exits. */
-static void remove_cgroup(void)
-{
-    if (!*cgroup)
-        return;
-    char procs[700];
-    snprintf(procs, sizeof procs, "%s/cgroup.procs", cgroup);
-    for (int tries = 0; tries < 100 && rmdir(cgroup) < 0 && errno == EBUSY; tries++) {
-        FILE *f = fopen(procs, "r");
-        long pid;
-        while (f && fscanf(f, "%ld", &pid) == 1)
-            kill((pid_t)pid, SIGKILL);
-        if (f)
-            fclose(f);
-        usleep(50000);
-    }
-    cgroup[0] = '\0';
+    tu_make_memcg(cgroup, sizeof cgroup, "mmvec-ooc", LIMIT_MIB << 20, teardown);
 }
 
 static void setup(void)
@@ -179,7 +89,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    remove_cgroup();
+    tu_remove_memcg(cgroup);
     tu_rm_rf(segdir);
     tu_rm_rf(tdir);
     segdir[0] = tdir[0] = '\0';
@@ -214,7 +124,7 @@ static int run_heapfill(bool preload)
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
         snprintf(pidtext, sizeof pidtext, "%ld", (long)getpid());
-        if (write_text(cgroup, "cgroup.procs", pidtext) < 0)
+        if (tu_write_text(cgroup, "cgroup.procs", pidtext) < 0)
             _exit(125);
         tu_redirect("/dev/null", 0, O_RDONLY);
         tu_redirect(path_in("out"), 1, O_WRONLY | O_CREAT | O_TRUNC);
@@ -252,7 +162,7 @@ Test(outofcore, killed_without_the_interposer)
               WIFEXITED(status) ? "exit" : "signal",
               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tu_slurp(path_in("out")));
     cr_assert(reached_limit(), "the limit was never reached");
-    long long kills = read_number("memory.oom_control", "oom_kill");
+    long long kills = tu_memcg_number(cgroup, "memory.oom_control", "oom_kill");
     cr_assert(kills < 0 || kills >= 1, "killed, but not by the cgroup's OOM killer");
 }
 
@@ -270,7 +180,7 @@ Test(outofcore, completes_with_the_interposer)
     cr_assert(strstr(err, "mmvec stats"), "no stats table: %s", err);
     /* The limit really bit (so the heap really did not fit), yet nothing was killed. */
     cr_assert(reached_limit(), "the limit was never reached");
-    long long peak = read_number("memory.max_usage_in_bytes", NULL);
+    long long peak = tu_memcg_number(cgroup, "memory.max_usage_in_bytes", NULL);
     cr_assert(peak > 0 && peak <= (long long)(LIMIT_MIB << 20), "peak %lld", peak);
     cr_assert_eq(tu_count_segs(segdir), 0, "segment files left behind in %s", segdir);
 }

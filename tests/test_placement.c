@@ -47,7 +47,6 @@
 #define MiB (1024ull * 1024ull)
 #define HELPER MMVEC_HELPER_DIR "/placement"
 #define PYTHON "/usr/bin/python3"
-#define MEMCG_ROOT "/sys/fs/cgroup/memory"
 #define TMPFS_MAGIC_NUMBER 0x01021994
 #define CHILD_TIMEOUT 100
 
@@ -77,42 +76,9 @@ static void setup(void)
     nruns = 0;
 }
 
-static int write_text(const char *dir, const char *file, const char *text)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = write(fd, text, strlen(text));
-    int rc = n == (ssize_t)strlen(text) ? 0 : -errno;
-    close(fd);
-    return rc;
-}
-
-/* Kills whatever is left in the group (only our child can be), then removes it; rmdir may need
- * a moment after the last task is gone. */
-static void remove_cgroup(void)
-{
-    if (!*cgroup)
-        return;
-    char procs[700];
-    snprintf(procs, sizeof procs, "%s/cgroup.procs", cgroup);
-    for (int tries = 0; tries < 100 && rmdir(cgroup) < 0 && errno == EBUSY; tries++) {
-        FILE *f = fopen(procs, "r");
-        long pid;
-        while (f && fscanf(f, "%ld", &pid) == 1)
-            kill((pid_t)pid, SIGKILL);
-        if (f)
-            fclose(f);
-        usleep(50000);
-    }
-    cgroup[0] = '\0';
-}
-
 static void teardown(void)
 {
-    remove_cgroup();
+    tu_remove_memcg(cgroup);
     if (*mnt)
         umount2(mnt, MNT_DETACH);
     mnt[0] = '\0';
@@ -190,7 +156,7 @@ static struct run *run_in(const char *const *argv, const char *const *extra, con
         if (cg) {
             char text[32];
             snprintf(text, sizeof text, "%ld", (long)getpid());
-            if (write_text(cg, "cgroup.procs", text) < 0)
+            if (tu_write_text(cg, "cgroup.procs", text) < 0)
                 _exit(125);
         }
         tu_redirect(NULL, 0, O_RDONLY);
@@ -289,13 +255,21 @@ static unsigned long long mark_of(unsigned long long limit, unsigned pct)
     return limit / 100 * pct;
 }
 
-/* Runs `place` with `extra` and checks the shape: RAM blocks, then files, the switch where
- * usage + the block passes the mark. Returns how many blocks were RAM. */
-static size_t expect_switch_near(const char *const *extra, unsigned pct, const char *what)
+/* Runs `place` (PLACE_BLOCKS blocks of PLACE_MIB MiB) with `extra`: it exited 0 (`what` names
+ * the case otherwise). */
+static struct run *run_place(const char *const *extra, const char *what)
 {
     static const char *const argv[] = {HELPER, "place", "10", "64", NULL};
     struct run *r = run(argv, extra);
     expect_ok(r, what);
+    return r;
+}
+
+/* Runs `place` with `extra` and checks the shape: RAM blocks, then files, the switch where
+ * usage + the block passes the mark. Returns how many blocks were RAM. */
+static size_t expect_switch_near(const char *const *extra, unsigned pct, const char *what)
+{
+    struct run *r = run_place(extra, what);
     const char *pattern = kv(r, "pattern");
     size_t k = count_of(pattern, 'R');
     cr_assert_eq(strlen(pattern), PLACE_BLOCKS);
@@ -351,10 +325,8 @@ Test(placement, ram_high_percent_moves_the_switch_earlier)
 Test(placement, ram_high_size_caps_ram_blocks)
 {
     skip_unless_preloadable();
-    static const char *const argv[] = {HELPER, "place", "10", "64", NULL};
     static const char *const extra[] = {"MMVEC_MEMORY_LIMIT=512M", "MMVEC_RAM_HIGH=200M", NULL};
-    struct run *r = run(argv, extra);
-    expect_ok(r, "MMVEC_RAM_HIGH=200M");
+    struct run *r = run_place(extra, "MMVEC_RAM_HIGH=200M");
     const char *final = kv(r, "final");
     size_t ram = count_of(final, 'R');
     cr_assert_leq(ram * PLACE_MIB, 200, "%zu RAM blocks of 64 MiB at the end (%s), the mark is "
@@ -368,10 +340,8 @@ Test(placement, ram_high_size_caps_ram_blocks)
 Test(placement, file_mode_makes_files_from_the_first)
 {
     skip_unless_preloadable();
-    static const char *const argv[] = {HELPER, "place", "10", "64", NULL};
     static const char *const extra[] = {"MMVEC_MEMORY_LIMIT=512M", "MMVEC_PLACEMENT=file", NULL};
-    struct run *r = run(argv, extra);
-    expect_ok(r, "MMVEC_PLACEMENT=file");
+    struct run *r = run_place(extra, "MMVEC_PLACEMENT=file");
     cr_assert(all_are(kv(r, "pattern"), 'F'), "MMVEC_PLACEMENT=file: %s (R: RAM, F: file)",
               kv(r, "pattern"));
     cr_assert_eq(kvl(r, "first_file"), 0);
@@ -568,57 +538,49 @@ static void skip_unless_root_can_drop(void)
     cr_assert_eq(chmod(tdir, 0711), 0);
 }
 
-static struct run *run_writer_as_nobody(const char *const *more)
+/* The writer case run as nobody (skips unless the interposer can be preloaded and root can drop
+ * to nobody), with `more` ("NAME=value", or NULL) in its environment: it exited 0 (`what` says
+ * which case failed otherwise) and its writer thread was busy while the small heap grew. */
+static struct run *writer_as_nobody(const char *what, const char *more)
 {
+    skip_unless_preloadable();
+    skip_unless_root_can_drop();
     char *dir = tu_path_in(tdir, "nobody");
     static char var[400];
     cr_assert_eq(mkdir(dir, 0700), 0);
     cr_assert_eq(chown(dir, 65534, 65534), 0);
     snprintf(var, sizeof var, "MMVEC_DIR=%s", dir);
-    const char *extra[6] = {var};
-    for (size_t i = 0; more && more[i] && i < 4; i++)
-        extra[i + 1] = more[i];
+    const char *extra[] = {var, more, NULL};
     as_nobody = true;
     struct run *r = run_writer("writer", extra);
     as_nobody = false;
     cr_assert(!WIFEXITED(r->status) || WEXITSTATUS(r->status) != 124, "setuid failed");
+    expect_ok(r, what);
+    expect_writer_busy(r);
     return r;
 }
 
 Test(placement, unprivileged_moves_stop_other_threads_and_lose_no_write)
 {
-    skip_unless_preloadable();
-    skip_unless_root_can_drop();
-    struct run *r = run_writer_as_nobody(NULL);
-    expect_ok(r, "writer as nobody");
-    expect_writer_busy(r);
+    struct run *r = writer_as_nobody("writer as nobody", NULL);
     expect_moved_with_writer(r);
     cr_assert(strstr(r->err, "other threads are stopped"), "not stopped by signal: %s", r->err);
 }
 
 Test(placement, unprivileged_program_owning_sigpwr_keeps_it_and_loses_nothing)
 {
-    skip_unless_preloadable();
-    skip_unless_root_can_drop();
-    static const char *const more[] = {"PLACEMENT_TAKES_SIGPWR=1", NULL};
-    struct run *r = run_writer_as_nobody(more);
     /* Nothing may move with the writer running; nothing is lost; the program keeps its signal. */
-    expect_ok(r, "writer as nobody, SIGPWR the program's");
-    expect_writer_busy(r);
+    struct run *r = writer_as_nobody("writer as nobody, SIGPWR the program's",
+                                     "PLACEMENT_TAKES_SIGPWR=1");
     cr_assert_gt(kvu(r, "spill_held_off"), 0, "%s", r->err);
     cr_assert(strstr(r->err, "cannot move to files while other threads run"), "%s", r->err);
 }
 
 Test(placement, unprivileged_thread_blocking_sigpwr_makes_the_stop_give_up_safely)
 {
-    skip_unless_preloadable();
-    skip_unless_root_can_drop();
-    static const char *const more[] = {"PLACEMENT_WRITER_BLOCKS_SIGPWR=1", NULL};
-    struct run *r = run_writer_as_nobody(more);
     /* The stop times out (twice, then no more tries): nothing moved while the writer ran, no
      * hang, no write lost. */
-    expect_ok(r, "writer blocking SIGPWR");
-    expect_writer_busy(r);
+    struct run *r = writer_as_nobody("writer blocking SIGPWR", "PLACEMENT_WRITER_BLOCKS_SIGPWR=1");
     cr_assert_eq(kvu(r, "spills"), 0, "a block moved while a thread could not be stopped");
 }
 
@@ -704,71 +666,16 @@ Test(placement, malloc_file_is_a_file_with_memory_plentiful)
 
 /* ---- 8. a real memory cgroup ----------------------------------------------------------------- */
 
-/* This process's memory cgroup folder (a group made in it keeps the caller's limits). */
-static void own_memcg(char *buf, size_t size)
-{
-    FILE *f = fopen("/proc/self/cgroup", "r");
-    char line[1024];
-    snprintf(buf, size, "%s", MEMCG_ROOT);
-    while (f && fgets(line, sizeof line, f)) {
-        char *p = strstr(line, ":memory:");
-        if (p) {
-            p[strcspn(p, "\n")] = '\0';
-            snprintf(buf, size, "%s%s", MEMCG_ROOT, p + strlen(":memory:"));
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
-}
-
 static void make_cgroup(unsigned long long limit)
 {
     skip_unless_preloadable();
-    if (access(MEMCG_ROOT "/memory.limit_in_bytes", F_OK) < 0)
-        TU_SKIP(teardown, "no cgroup v1 memory controller at " MEMCG_ROOT);
-    char parent[512];
-    own_memcg(parent, sizeof parent);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    snprintf(cgroup, sizeof cgroup, "%s/mmvec-place-%ld-%ld", parent, (long)getpid(), ts.tv_nsec);
-    if (mkdir(cgroup, 0755) < 0) {
-        int err = errno;
-        cgroup[0] = '\0';
-        TU_SKIP(teardown, "cannot create a memory cgroup under %s: %s (needs root and a writable "
-                          "cgroup v1 memory hierarchy)", parent, strerror(err));
-    }
-    char text[32];
-    snprintf(text, sizeof text, "%llu", limit);
-    int rc = write_text(cgroup, "memory.limit_in_bytes", text);
-    if (rc < 0)
-        TU_SKIP(teardown, "cannot set memory.limit_in_bytes in %s: %s", cgroup, strerror(-rc));
-    write_text(cgroup, "memory.memsw.limit_in_bytes", text); /* no swap either, where counted */
-}
-
-/* A number from a file of the group, or of its line "key N"; -1 when absent. */
-static long long cg_number(const char *file, const char *key)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", cgroup, file);
-    const char *text = tu_slurp(path), *p = text;
-    if (!*text)
-        return -1;
-    if (key) {
-        size_t n = strlen(key);
-        for (p = strstr(text, key); p && !(p == text || p[-1] == '\n'); p = strstr(p + n, key)) {
-        }
-        if (!p || p[n] != ' ')
-            return -1;
-        p += n;
-    }
-    return strtoll(p, NULL, 10);
+    tu_make_memcg(cgroup, sizeof cgroup, "mmvec-place", limit, teardown);
 }
 
 static void expect_cgroup_survived(const struct run *r, unsigned long long limit,
                                    const char *what)
 {
-    long long kills = cg_number("memory.oom_control", "oom_kill");
+    long long kills = tu_memcg_number(cgroup, "memory.oom_control", "oom_kill");
     cr_assert(WIFEXITED(r->status) || kills <= 0,
               "%s: killed (signal %d) with %lld OOM kill(s) in its %llu MiB cgroup\n--- stdout:\n"
               "%.2000s\n--- stderr:\n%.2000s", what, WTERMSIG(r->status), kills, limit / MiB,
@@ -776,7 +683,7 @@ static void expect_cgroup_survived(const struct run *r, unsigned long long limit
     expect_ok(r, what);
     cr_assert_eq(kvu(r, "memory_limit"), limit, "%s: mmvec saw a limit of %llu, not the cgroup's",
                  what, kvu(r, "memory_limit"));
-    cr_assert_leq(cg_number("memory.max_usage_in_bytes", NULL), (long long)limit);
+    cr_assert_leq(tu_memcg_number(cgroup, "memory.max_usage_in_bytes", NULL), (long long)limit);
 }
 
 /* 512 MiB placed in RAM blocks (below 60% of 1 GiB), then the small heap grows by 640 MiB:

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TU_UNUSED __attribute__((unused))
@@ -248,6 +250,110 @@ TU_UNUSED static int tu_wait(pid_t pid)
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     return status;
+}
+
+/* ---- memory cgroups (v1) -------------------------------------------------------------------- */
+
+#define TU_MEMCG_ROOT "/sys/fs/cgroup/memory"
+
+/* Writes text to <dir>/<file> (which must exist: a cgroup file); 0, or -errno. */
+TU_UNUSED static int tu_write_text(const char *dir, const char *file, const char *text)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = write(fd, text, strlen(text));
+    int rc = n == (ssize_t)strlen(text) ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
+/* This process's memory cgroup folder (a group made in it keeps the caller's limits in force). */
+TU_UNUSED static void tu_own_memcg(char *buf, size_t size)
+{
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    char line[1024];
+    snprintf(buf, size, "%s", TU_MEMCG_ROOT);
+    while (f && fgets(line, sizeof line, f)) {
+        char *p = strstr(line, ":memory:");
+        if (p) {
+            p[strcspn(p, "\n")] = '\0';
+            snprintf(buf, size, "%s%s", TU_MEMCG_ROOT, p + strlen(":memory:"));
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+}
+
+/* Makes a uniquely named child "<prefix>-<pid>-<ns>" of this process's memory cgroup, its path
+ * in cg, with memory.limit_in_bytes `limit` (and memory.memsw.limit_in_bytes, where swap is
+ * counted: over the limit means killed). Skips through TU_SKIP(cleanup, ...) without a v1 memory
+ * controller or the right to make the group or set its limit; cg is "" when no group was made.
+ * Remove the group with tu_remove_memcg (cleanup should). */
+TU_UNUSED static void tu_make_memcg(char *cg, size_t size, const char *prefix,
+                                    unsigned long long limit, void (*cleanup)(void))
+{
+    if (access(TU_MEMCG_ROOT "/memory.limit_in_bytes", F_OK) < 0)
+        TU_SKIP(cleanup, "no cgroup v1 memory controller at " TU_MEMCG_ROOT);
+    char parent[512];
+    tu_own_memcg(parent, sizeof parent);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(cg, size, "%s/%s-%ld-%ld", parent, prefix, (long)getpid(), ts.tv_nsec);
+    if (mkdir(cg, 0755) < 0) {
+        int err = errno;
+        cg[0] = '\0';
+        TU_SKIP(cleanup, "cannot create a memory cgroup under %s: %s (needs root and a writable "
+                         "cgroup v1 memory hierarchy)", parent, strerror(err));
+    }
+    char text[32];
+    snprintf(text, sizeof text, "%llu", limit);
+    int rc = tu_write_text(cg, "memory.limit_in_bytes", text);
+    if (rc < 0)
+        TU_SKIP(cleanup, "cannot set memory.limit_in_bytes in %s: %s", cg, strerror(-rc));
+    tu_write_text(cg, "memory.memsw.limit_in_bytes", text);
+}
+
+/* Kills whatever is left in group cg (only the test's child can be), then removes it (rmdir may
+ * need a moment after the last task is gone) and sets cg to ""; nothing when cg is "". */
+TU_UNUSED static void tu_remove_memcg(char *cg)
+{
+    if (!*cg)
+        return;
+    char procs[700];
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", cg);
+    for (int tries = 0; tries < 100 && rmdir(cg) < 0 && errno == EBUSY; tries++) {
+        FILE *f = fopen(procs, "r");
+        long pid;
+        while (f && fscanf(f, "%ld", &pid) == 1)
+            kill((pid_t)pid, SIGKILL);
+        if (f)
+            fclose(f);
+        usleep(50000);
+    }
+    cg[0] = '\0';
+}
+
+/* A number from a file of group cg, or of its line "key N" when key is given; -1 when absent. */
+TU_UNUSED static long long tu_memcg_number(const char *cg, const char *file, const char *key)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", cg, file);
+    const char *text = tu_slurp(path), *p = text;
+    if (!*text)
+        return -1;
+    if (key) {
+        size_t n = strlen(key);
+        for (p = strstr(text, key); p && !(p == text || p[-1] == '\n'); p = strstr(p + n, key)) {
+        }
+        if (!p || p[n] != ' ')
+            return -1;
+        p += n;
+    }
+    return strtoll(p, NULL, 10);
 }
 
 /* ---- test data ------------------------------------------------------------------------------ */

@@ -725,6 +725,26 @@ static int wait_child(pid_t pid, const char *who)
     return WEXITSTATUS(status);
 }
 
+static int descend(struct forkset *f, struct smalls *sm, int level, unsigned seed, bool deeper);
+
+/* Forks `who` (for the messages), which runs descend(f, sm, level, seed, deeper) and exits with
+ * its answer, and waits for it: non-zero when the fork failed or `who` did not exit 0. */
+static int run_descendant(struct forkset *f, struct smalls *sm, int level, unsigned seed,
+                          bool deeper, const char *who)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        bad("fork: %s", strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        in_fork_child = true;
+        _exit(descend(f, sm, level, seed, deeper));
+    }
+    return wait_child(pid, who);
+}
+
 /* In the child (level 1) or grandchild (2): reads what its parent left (seed), writes its own
  * (seed + 1) under pressure, and for level 1 in private mode runs a grandchild. */
 static int descend(struct forkset *f, struct smalls *sm, int level, unsigned seed, bool deeper)
@@ -743,17 +763,7 @@ static int descend(struct forkset *f, struct smalls *sm, int level, unsigned see
     where_all(f, w);
     dprintf(STDOUT_FILENO, "level%d_where=%s\n", level, w);
     if (deeper) {
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid < 0) {
-            bad("fork: %s", strerror(errno));
-            return 1;
-        }
-        if (pid == 0) {
-            in_fork_child = true;
-            _exit(descend(f, sm, level + 1, seed + 1, false) || failures ? 1 : 0);
-        }
-        if (wait_child(pid, "the grandchild"))
+        if (run_descendant(f, sm, level + 1, seed + 1, false, "the grandchild"))
             return 1;
         if (!check_all(f, seed + 1, "child: after its grandchild wrote (must not show)"))
             return 1;
@@ -784,17 +794,7 @@ static int cmd_fork(const char *mode)
         return 1;
     fill_all(&f, 10); /* A */
     print_stats("parent_");
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0) {
-        bad("fork: %s", strerror(errno));
-        return 1;
-    }
-    if (pid == 0) {
-        in_fork_child = true;
-        _exit(descend(&f, &sm, 1, 10, !strcmp(mode, "private")));
-    }
-    if (wait_child(pid, "the child"))
+    if (run_descendant(&f, &sm, 1, 10, !strcmp(mode, "private"), "the child"))
         return 1;
     /* Which blocks show the child's writes (11) and which kept ours (10)? */
     char seen[FORK_BLOCKS + 2];
