@@ -12,7 +12,8 @@ import statistics
 import subprocess
 from collections import defaultdict
 
-HIGHER_BETTER = {"Mpairs_per_s", "write_GBps", "read_GBps"}
+HIGHER_BETTER = {"Mpairs_per_s", "write_GBps", "read_GBps", "fill_GBps", "scan_GBps",
+                 "rmw_per_s", "zeroed_GBps"}
 BASELINE = "glibc"
 DD = "dd oflag=direct"
 # Workload: (title, metrics shown, y label of the plot, plot clusters by 'param' or 'metric')
@@ -31,6 +32,39 @@ WORKLOADS = {
     "7 vector": ("Vector: pushes of uint64_t, then a sum (ns per element)",
                  ["push_ns", "sum_ns"], "ns per element", "metric"),
 }
+# The placement workloads (bench/placement.py): (title, baseline of the ratios, metrics shown).
+# One table per parameter; metrics without a ratio are counts or sizes, not times.
+PLACEMENT = {
+    "8 fits": ("A heap that fits in RAM: write every byte, rewrite twice (read-modify-write), "
+               "check, free; disk_write_MiB is /proc/self/io write_bytes at the end", "glibc",
+               ["malloc_s", "write_s", "grow_s", "rewrite1_s", "rewrite2_s", "check_s", "free_s",
+                "total_s", "disk_write_MiB", "blocks_ram", "moved_blocks"]),
+    "9 out of core": ("One array 4x its memory cgroup: sequential fill, random 8-byte "
+                      "read-modify-writes (fixed seed), sequential scan and checksum; the disk "
+                      "row: dd oflag=direct write, fio 4 KiB random reads at queue depth 1 (IOPS), "
+                      "dd iflag=direct read", "glibc + swap",
+                      ["fill_GBps", "rmw_per_s", "scan_GBps", "rmw_done", "total_s", "peak_MiB",
+                       "disk_write_MiB", "moved_blocks", "fio_lat_us"]),
+    "10 late pressure": ("Blocks placed while memory is plentiful, then the small heap grows "
+                         "past the cgroup's limit, then every byte checked (2 threads: a second "
+                         "thread rewrites the blocks with memset and read(2) from a pipe "
+                         "meanwhile)", "mmvec file",
+                         ["place_s", "grow_small_s", "check_s", "total_s", "writer_rounds",
+                          "peak_MiB", "blocks_ram", "moved_blocks", "moved_MiB",
+                          "moved_longest_ms", "moved_held_off", "disk_write_MiB"]),
+    "11 many blocks": ("A heap 4x its memory cgroup in many blocks: malloc and write each, "
+                       "check all, free", "mmvec file",
+                       ["write_s", "check_s", "total_s", "peak_MiB", "blocks_ram",
+                        "blocks_file_when_tight", "moved_blocks", "disk_write_MiB"]),
+    "12 malloc-large": ("mimalloc-bench's malloc-large: 2000 zero-filled make_unique<char[]> "
+                        "of 5-25 MiB, 20 live, fixed seed", "glibc",
+                        ["seconds", "us_per_alloc", "free_s", "ram_peak_MiB", "moved_blocks"]),
+}
+NO_RATIO = {"disk_write_MiB", "disk_cancelled_MiB", "blocks_ram", "blocks_file_when_tight",
+            "moved_blocks", "moved_MiB", "moved_ms", "moved_longest_ms", "moved_failed",
+            "moved_held_off", "ram_peak_MiB", "stats_disk_MiB", "peak_MiB", "rmw_done",
+            "writer_rounds", "fio_lat_us"}
+PLACEMENT_DISK = "disk: dd direct, fio 4K QD1"
 STATUS_TEXT = {"oom-killed": "OOM-killed", "crashed": "crashed", "timeout": "timeout",
                "too-slow": "too slow", "unavailable": "unavailable", "n/a": "n/a",
                "skipped": "skipped", "fail": "failed", "wrong-output": "WRONG OUTPUT"}
@@ -107,7 +141,15 @@ class Results:
 
 
 def baseline_for(wl):
+    if wl in PLACEMENT:
+        return PLACEMENT[wl][1]
     return DD if wl.startswith("6") else BASELINE
+
+
+def wl_order(wl):
+    """Workloads by their number (8 before 10)."""
+    head = wl.split(" ", 1)[0]
+    return (int(head) if head.isdigit() else 1 << 30, wl)
 
 
 def fmt(v):
@@ -152,7 +194,8 @@ def cell(res, wl, param, metric, alloc, notes, rounds):
         return f"{text} [{notes.ref(detail)}]" if detail else text
     base = baseline_for(wl)
     text = fmt(med)
-    ratio = res.ratio(wl, param, metric, alloc, base) if alloc != base else None
+    ratio = (res.ratio(wl, param, metric, alloc, base)
+             if alloc != base and metric not in NO_RATIO else None)
     if ratio is not None:
         text += f" ({ratio:.2f}x)"
     if fail:
@@ -196,6 +239,81 @@ def workload_table(res, wl, notes, rounds, allocs):
     return out + [""]
 
 
+def placement_tables(res, wl, notes, rounds):
+    """Workloads 8-12: a table per parameter (allocators x metrics), ratios to the workload's
+    baseline; for out of core also the ratios to the disk; for the cgroup workloads the
+    'moved to files' line of mmvec's MMVEC_STATS table."""
+    title, base, metrics = PLACEMENT[wl]
+    out = [f"### {wl}: {title}", "",
+           f"In parentheses: the median of same-round ratios to **{base}**.", ""]
+    rows = [r for r in res.rows if r["workload"] == wl]
+    for p in order_of(rows, "param"):
+        present = [a for a in res.allocs if any(r["param"] == p and r["allocator"] == a
+                                                for r in rows)]
+        cols = [m for m in metrics if any(k[:3] == (wl, p, m) for k in res.ok)] or metrics[:1]
+        out += [f"#### {p}", "",
+                "| allocator | " + " | ".join(
+                    m if m in NO_RATIO else f"{m} ({'↑' if m in HIGHER_BETTER else '↓'})"
+                    for m in cols) + " |",
+                "|" + "---|" * (len(cols) + 1)]
+        for a in present:
+            measured = any(k[0] == wl and k[1] == p and k[3] == a for k in res.ok)
+            if measured:
+                cells = [count_cell(res, wl, p, m, a) if m in COUNTS else
+                         cell(res, wl, p, m, a, notes, rounds) for m in cols]
+            else:  # killed, skipped, ...: said once, in the first column
+                cells = [cell(res, wl, p, cols[0], a, notes, rounds)] + [""] * (len(cols) - 1)
+            out.append(f"| {a} | " + " | ".join(cells) + " |")
+        out.append("")
+        if any(a == PLACEMENT_DISK for a in present):
+            out += disk_ratios(res, wl, p, present)
+        out += moved_lines(res, wl, p, present)
+    return out
+
+
+COUNTS = {"blocks_ram", "blocks_file_when_tight", "moved_blocks", "moved_failed",
+          "moved_held_off", "rmw_done", "writer_rounds"}
+
+
+def count_cell(res, wl, p, m, a):
+    """A count: the median, as a whole number unless it falls between two."""
+    med = res.median(wl, p, m, a)
+    if med is None:
+        return ""
+    return f"{med:,.0f}" if med == int(med) else f"{med:,.1f}"
+
+
+def disk_ratios(res, wl, p, present):
+    cols = [("fill_GBps", "fill / dd write"), ("rmw_per_s", "read-modify-writes / fio IOPS"),
+            ("scan_GBps", "scan / dd read")]
+    out = ["Against the disk (median of same-round ratios; 1.00x = the disk's own rate):", "",
+           "| allocator | " + " | ".join(c[1] for c in cols) + " |",
+           "|" + "---|" * (len(cols) + 1)]
+    for a in present:
+        if a == PLACEMENT_DISK:
+            continue
+        cells = []
+        for m, _ in cols:
+            r = res.ratio(wl, p, m, a, PLACEMENT_DISK)
+            cells.append(f"{r:.2f}x" if r is not None else "")
+        if any(cells):
+            out.append(f"| {a} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def moved_lines(res, wl, p, present):
+    """The 'moved to files' line of MMVEC_STATS, each round, for each mmvec allocator."""
+    out = []
+    for a in present:
+        got = [(int(r["round"]), r["detail"]) for r in res.rows
+               if r["workload"] == wl and r["param"] == p and r["allocator"] == a and
+               r["metric"] == "moved_blocks" and r["status"] == "ok" and r["detail"]]
+        if not got or wl.startswith(("8", "12")):
+            continue
+        out.append(f"- {a}, MMVEC_STATS: " + "; ".join(f"round {n}: `{d}`" for n, d in got))
+    return out + ([""] if out else [])
+
+
 def rounds_of(rows):
     return max((int(r["round"]) for r in rows), default=0)
 
@@ -214,11 +332,19 @@ def markdown(res, meta, machine):
     notes = Notes()
     out = [f"# mmvec allocator benchmark ({'quick' if meta.get('quick') else 'full'} run)", ""]
     out += header_lines(meta, machine, rounds)
+    if any(r["workload"] in PLACEMENT for r in res.rows):
+        out += ["Placement workloads (8-12): `mmvec` is MMVEC_PLACEMENT=auto (the default), "
+                "`mmvec file` MMVEC_PLACEMENT=file; their ratios are to the baseline named above "
+                "each table; columns without an arrow are counts or sizes (no ratio).", ""]
     allocs = main_allocs(res.allocs)
-    for wl in sorted({r["workload"] for r in res.rows}):
-        out += workload_table(res, wl, notes, rounds, allocs)
+    for wl in sorted({r["workload"] for r in res.rows}, key=wl_order):
+        if wl in PLACEMENT:
+            out += placement_tables(res, wl, notes, rounds)
+        else:
+            out += workload_table(res, wl, notes, rounds, allocs)
     out += sweep_table(res, notes, rounds)
-    out += targets(res)
+    if any(r["workload"] not in PLACEMENT for r in res.rows):
+        out += targets(res)
     out += leftover_lines(res)
     if notes.items:
         out += ["### Notes", ""] + [f"{i + 1}. {t}" for i, t in enumerate(notes.items)] + [""]

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+import placement  # bench/placement.py: workloads 8-12, where mmvec puts a large block
 import report  # bench/report.py: tables and plots from results.csv
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -46,13 +47,14 @@ class Alloc:
     """One contender: how to start the driver for it."""
 
     def __init__(self, name, flag="libc", preload=None, expect=None, env=None, threshold="",
-                 sweep_only=False, unavailable=None, linked=False):
+                 sweep_only=False, unavailable=None, linked=False, placement_only=False):
         self.name, self.flag, self.preload, self.expect = name, flag, preload, expect
         self.env = env or {}
         self.threshold = threshold
         self.sweep_only = sweep_only          # threshold sweep: runs only the sweep items
         self.unavailable = unavailable        # reason, when it cannot run at all
         self.linked = linked                  # memkind/naive: a program must be changed for it
+        self.placement_only = placement_only  # only in the placement workloads (8-12)
 
     def is_mmvec(self):
         return self.name.startswith("mmvec")
@@ -73,7 +75,7 @@ def mmvec_allocs(cfg, status, default):
     for t in cfg.sweep:
         allocs.append(Alloc(f"mmvec@{t}", env={"MMVEC_THRESHOLD": t}, threshold=t,
                             sweep_only=True, **base))
-    return allocs
+    return allocs + placement.extra_allocs(base)
 
 
 def all_allocs(cfg, mmvec_status, default_threshold=None):
@@ -103,6 +105,10 @@ class Item:
         self.naive_args = naive_args  # reduced arguments for the one-file-per-block allocator
         self.program = program        # workload 5: (output file, reference sha256 key)
         self.special = special        # 'vector': mmvec's own vector; 'dd': the disk's bandwidth
+        self.kind = None              # 'placement': workloads 8-12 (bench/placement.py)
+        self.keys = ()                # more names for --only
+        self.opt_in = False           # runs only when --only names it
+        self.allocs = None            # the allocators it runs with (None: every one)
 
 
 def sizes(quick):
@@ -147,10 +153,18 @@ def make_items(cfg, s, inputs):
     items.append(Item("6 out of core", f"{total} heap, {limit} cgroup", ooc, 300, special="dd"))
     items.append(Item("7 vector", f"{s['vec'] // 1000000}M pushes", ["vec", str(s["vec"])], 120,
                       special="vector"))
+    items += placement.make_items(cfg)
     if cfg.only:
         keep = cfg.only.split(",")
-        items = [i for i in items if any(k in i.workload for k in keep)]
+        items = [i for i in items if any(k in i.workload or k in i.keys for k in keep)]
+    else:
+        items = [i for i in items if not i.opt_in]
     return items
+
+
+def wants_programs(cfg):
+    """Whether workload 5 runs (its inputs take a while to make)."""
+    return not cfg.only or any(k in "5 program" for k in cfg.only.split(","))
 
 
 def program_items(cfg, s, inputs):
@@ -203,11 +217,12 @@ class Runner:
             cmd.append(f"--expect-sym={alloc.expect}")
         return cmd + args
 
-    def launch(self, cmd, env, timeout):
-        """Runs cmd in its own process group; returns (rc or None on timeout, stdout, stderr,
-        pid)."""
+    def launch(self, cmd, env, timeout, preexec=None):
+        """Runs cmd in its own process group (preexec: called in the child before exec);
+        returns (rc or None on timeout, stdout, stderr, pid)."""
         p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, errors="replace", start_new_session=True)
+                             text=True, errors="replace", start_new_session=True,
+                             preexec_fn=preexec)
         try:
             out, err = p.communicate(timeout=timeout)
             return p.returncode, out, err, p.pid
@@ -231,6 +246,8 @@ class Runner:
         self.runs += 1
         if alloc.unavailable:
             return self.emit(rnd, alloc, item, status="unavailable", detail=alloc.unavailable)
+        if item.kind == "placement":
+            return placement.run(self, rnd, alloc, item)
         if item.program and alloc.linked:
             return self.emit(rnd, alloc, item, status="n/a",
                              detail="an unmodified program cannot use this allocator")
@@ -515,7 +532,9 @@ def rotated(seq, k):
 
 
 def allocs_for(item, allocs, cfg):
-    chosen = [a for a in allocs if not a.sweep_only or item.sweep]
+    if item.kind == "placement":
+        return placement.allocs_for(item, allocs, cfg)
+    chosen = [a for a in allocs if (not a.sweep_only or item.sweep) and not a.placement_only]
     if item.special == "dd":
         chosen.append(Alloc("dd oflag=direct"))
     if item.special == "vector":
@@ -544,11 +563,24 @@ def parse_args():
     ap.add_argument("--dir", default="/var/tmp", help="where segment files go (ext4 disk)")
     ap.add_argument("--out", help="results folder (default bench/results/tmp/<UTC time>, then "
                     "copied to bench/results/latest)")
-    ap.add_argument("--only", help="comma list of workload names, e.g. churn,small")
+    ap.add_argument("--only", help="comma list of workload names, e.g. churn,small; the "
+                    "placement workloads (8-12) run only when named: placement (all of them), "
+                    "fits, outofcore, late, many, malloclarge")
     ap.add_argument("--allocs", help="comma list of allocators (glibc is always included)")
     ap.add_argument("--sweep", default=None,
                     help="thresholds of the sweep (default 64K,1M,4M,16M,64M; none in --quick)")
     ap.add_argument("--report", metavar="DIR", help="only rebuild results.md and plots of DIR")
+    pl = ap.add_argument_group("placement workloads (bench/placement.py)")
+    pl.add_argument("--fits-total", metavar="SIZE", help="heap of 8 fits (default 6G; quick 512M)")
+    pl.add_argument("--ooc-total", metavar="SIZE", help="array of 9 (default 4G; quick 1G)")
+    pl.add_argument("--ooc-limit", metavar="SIZE", help="its cgroup (default 1G; quick 256M)")
+    pl.add_argument("--ooc-ops", type=int, help="random read-modify-writes (default 2000000)")
+    pl.add_argument("--ooc-budget", type=int, metavar="S",
+                    help="seconds after which the read-modify-writes stop early "
+                    "(default 20; quick 10)")
+    pl.add_argument("--malloc-large-bin", metavar="PATH",
+                    help="also time this program (e.g. a build of mimalloc-bench's "
+                    "malloc-large) from outside under each allocator of workload 12")
     cfg = ap.parse_args()
     if cfg.sweep is None:
         cfg.sweep = "" if cfg.quick else "64K,1M,4M,16M,64M"
@@ -579,6 +611,10 @@ def find_drivers(cfg):
         sys.exit(f"bench: {cfg.driver} is missing: build it first (scripts/bench.sh does)")
     vec = os.path.join(cfg.build, "bench", "vec_workload")
     cfg.vec_driver = vec if os.access(vec, os.X_OK) else None
+    for attr, name in (("pw_driver", "placement_workloads"),
+                       ("mlarge_driver", "placement_malloc_large")):
+        path = os.path.join(cfg.build, "bench", name)
+        setattr(cfg, attr, path if os.access(path, os.X_OK) else None)
 
 
 def publish(cfg):
@@ -604,12 +640,15 @@ def on_sigterm(signum, frame):
 
 def main():
     signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGHUP, on_sigterm)
+    placement.bind(sys.modules[__name__])
     cfg = parse_args()
     if cfg.report:
         report.build(cfg.report)
         return 0
     find_drivers(cfg)
     setup_dirs(cfg)
+    placement.reap_stale(cfg.dir)
     started = time.monotonic()
     extra = {"load_start": shell("cat /proc/loadavg")}
     try:
@@ -620,7 +659,7 @@ def main():
         allocs = extra["allocs"] = all_allocs(cfg, extra["mmvec_status"],
                                               extra["default_threshold"])
         s = sizes(cfg.quick)
-        inputs = make_inputs(cfg, s)
+        inputs = make_inputs(cfg, s) if wants_programs(cfg) else {"sort": "", "xz": ""}
         with open(os.path.join(cfg.out, "results.csv"), "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
             writer.writeheader()
@@ -631,6 +670,7 @@ def main():
         extra["elapsed"] = time.monotonic() - started
         write_machine(cfg, os.path.join(cfg.out, "machine.txt"), extra)
     finally:
+        placement.cleanup()  # a swap file still on (it is off after each run): off, deleted
         shutil.rmtree(cfg.root, ignore_errors=True)
     slowest = sorted(runner.spent.items(), key=lambda kv: -kv[1])[:12]
     report.build(cfg.out, meta={"quick": cfg.quick, "rounds": cfg.rounds,

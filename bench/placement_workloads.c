@@ -1,0 +1,611 @@
+/* placement_workloads: the benchmarks of block placement (MMVEC_PLACEMENT=auto: large blocks in
+ * RAM while the heap fits, moved into files when memory gets tight; =file: every large block a
+ * file). Started by bench/suite.py, once per (round, allocator, workload), in the output format
+ * of alloc_workloads (bench/aw.h: RESULT/FAIL/SKIP/INFO lines). Like alloc_workloads it links
+ * no allocator: the one under test comes from LD_PRELOAD (glibc when none), and the suite puts
+ * the process into a memory cgroup before exec when a workload needs one.
+ *
+ *   placement_workloads [--expect-sym=NAME] WORKLOAD ARGS...
+ *     fits blocks TOTAL BLOCK         malloc TOTAL in BLOCK blocks; write every byte, rewrite
+ *                                     twice (each a read-modify-write of every word), check
+ *     fits realloc TOTAL START        one block from START, doubled by realloc up to TOTAL
+ *                                     (each new tail written), then rewritten and checked
+ *     ooc TOTAL OPS [BUDGET_S]        one TOTAL array: sequential fill, OPS random 8-byte
+ *                                     read-modify-writes (stopping early past BUDGET_S
+ *                                     seconds), sequential scan and checksum
+ *     late BIG BLOCK SMALL SIZE MODE  BIG in BLOCK blocks first (memory plentiful), then the
+ *                                     small heap grows by SMALL in SIZE mallocs, then every
+ *                                     byte checked; MODE 1thread, or 2threads: meanwhile a
+ *                                     second thread rewrites the blocks with memset and read(2)
+ *                                     from a pipe
+ *     many TOTAL BLOCK                malloc and write TOTAL in BLOCK blocks, check, free
+ *
+ * Every phase is timed with the monotonic clock; every workload ends with disk_write_MiB, the
+ * write_bytes of /proc/self/io (bytes this process sent, or dirtied, for the disk) read at the
+ * end, after the frees. Data are checked; a mismatch is a FAIL, never a result. */
+#define _GNU_SOURCE
+#include "aw.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define GOLD 0x9E3779B97F4A7C15ull
+#define MiB (1024.0 * 1024.0)
+
+/* ---- common -------------------------------------------------------------------------------- */
+
+static long long proc_io(const char *key)
+{
+    FILE *f = fopen("/proc/self/io", "re");
+    char line[256];
+    long long v = -1;
+    size_t kl = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, kl) == 0 && line[kl] == ':')
+            v = atoll(line + kl + 1);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static void report_io(const char *wl, const char *param)
+{
+    long long w = proc_io("write_bytes"), c = proc_io("cancelled_write_bytes");
+    if (w >= 0)
+        aw_result(wl, param, "disk_write_MiB", (double)w / MiB, "MiB");
+    if (c >= 0)
+        aw_result(wl, param, "disk_cancelled_MiB", (double)c / MiB, "MiB");
+}
+
+static bool (*owns_fn)(const void *);
+
+/* How many of the blocks mmvec holds as files right now is not visible from outside; what is:
+ * whether mmvec owns them at all (a missing preload would silently benchmark glibc). */
+static void info_owned(void **p, size_t n)
+{
+    if (!owns_fn)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += p[i] && owns_fn(p[i]);
+    aw_info("mmv_owned_blocks", "%zu/%zu", k, n);
+}
+
+static char *size_str(uint64_t v, char *buf)
+{
+    return (char *)aw_size_name(v, buf, 32);
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += GOLD);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* ---- fits: a heap that fits in RAM --------------------------------------------------------- */
+
+static inline uint64_t word_of(uint64_t k)
+{
+    return k * GOLD;
+}
+
+/* Writes word_of(global index) into every word of [w + from, w + to). */
+static void write_words(uint64_t *w, size_t from, size_t to, uint64_t base)
+{
+    for (size_t j = from; j < to; j++)
+        w[j] = word_of(base + j);
+}
+
+static void rmw_words(uint64_t *w, size_t n)
+{
+    for (size_t j = 0; j < n; j++)
+        w[j] += 1;
+}
+
+/* The first bad word index, or n. */
+static size_t check_words(const uint64_t *w, size_t n, uint64_t base, uint64_t plus)
+{
+    for (size_t j = 0; j < n; j++)
+        if (w[j] != word_of(base + j) + plus)
+            return j;
+    return n;
+}
+
+/* Block i of the n in p: malloc(block), then (when `write`) word_of(i * words + j) in its word
+ * j, block by block. -1 and a FAIL line of workload wl when malloc returns NULL. */
+static int malloc_blocks(const char *wl, const char *param, uint64_t **p, size_t n,
+                         uint64_t block, bool write)
+{
+    size_t words = (size_t)(block / 8);
+    for (size_t i = 0; i < n; i++) {
+        if (!(p[i] = malloc(block))) {
+            aw_fail(wl, param, "malloc returned NULL at block %zu", i);
+            return -1;
+        }
+        if (write)
+            write_words(p[i], 0, words, (uint64_t)i * words);
+    }
+    return 0;
+}
+
+/* Whether each of the n blocks of p still holds what malloc_blocks wrote, plus `plus` in every
+ * word: 0, or -1 and a FAIL line of workload wl for the first bad word. */
+static int check_blocks(const char *wl, const char *param, uint64_t *const *p, size_t n,
+                        size_t words, uint64_t plus)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t bad = check_words(p[i], words, (uint64_t)i * words, plus);
+        if (bad != words) {
+            aw_fail(wl, param, "data mismatch in block %zu at byte %zu", i, bad * 8);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* info_owned on the n blocks of p, then frees them (not p). */
+static void free_blocks(uint64_t **p, size_t n)
+{
+    info_owned((void **)p, n);
+    for (size_t i = 0; i < n; i++)
+        free(p[i]);
+}
+
+/* The timed phases of a workload: phases_start, then phase_end(name) as each one ends; at the
+ * end report_phases writes a RESULT line of seconds for each, then total_s and report_io. */
+struct phases {
+    const char *name[8];
+    double t[9]; /* t[i]: when phase i began; t[n]: when the last ended */
+    int n;
+};
+
+static void phases_start(struct phases *ph)
+{
+    ph->n = 0;
+    ph->t[0] = aw_now();
+}
+
+static void phase_end(struct phases *ph, const char *name)
+{
+    ph->name[ph->n++] = name;
+    ph->t[ph->n] = aw_now();
+}
+
+static void report_phases(const char *wl, const char *param, const struct phases *ph)
+{
+    for (int i = 0; i < ph->n; i++)
+        aw_result(wl, param, ph->name[i], ph->t[i + 1] - ph->t[i], "s");
+    aw_result(wl, param, "total_s", ph->t[ph->n] - ph->t[0], "s");
+    report_io(wl, param);
+}
+
+static int fits_blocks(uint64_t total, uint64_t block)
+{
+    char param[96], s1[32], s2[32];
+    snprintf(param, sizeof param, "%s in %s blocks", size_str(total, s1), size_str(block, s2));
+    size_t n = (size_t)(total / block), words = (size_t)(block / 8);
+    uint64_t **p = calloc(n, sizeof *p);
+    if (!p)
+        return AW_EXIT_FAIL;
+    struct phases ph;
+    phases_start(&ph);
+    if (malloc_blocks("fits", param, p, n, block, false))
+        return AW_EXIT_FAIL;
+    phase_end(&ph, "malloc_s");
+    for (size_t i = 0; i < n; i++)
+        write_words(p[i], 0, words, (uint64_t)i * words);
+    phase_end(&ph, "write_s");
+    for (size_t i = 0; i < n; i++)
+        rmw_words(p[i], words);
+    phase_end(&ph, "rewrite1_s");
+    for (size_t i = 0; i < n; i++)
+        rmw_words(p[i], words);
+    phase_end(&ph, "rewrite2_s");
+    if (check_blocks("fits", param, p, n, words, 2))
+        return AW_EXIT_FAIL;
+    phase_end(&ph, "check_s");
+    free_blocks(p, n);
+    phase_end(&ph, "free_s");
+    free(p);
+    report_phases("fits", param, &ph);
+    return AW_EXIT_OK;
+}
+
+static int fits_realloc(uint64_t total, uint64_t start)
+{
+    char param[96], s1[32], s2[32];
+    snprintf(param, sizeof param, "realloc doubling %s to %s", size_str(start, s1),
+             size_str(total, s2));
+    total &= ~7ull;
+    size_t size = (size_t)start & ~(size_t)7;
+    struct phases ph;
+    phases_start(&ph);
+    uint64_t *p = malloc(size);
+    if (!p) {
+        aw_fail("fits", param, "malloc returned NULL");
+        return AW_EXIT_FAIL;
+    }
+    write_words(p, 0, size / 8, 0);
+    while (size < total) {
+        size_t next = size * 2 > total ? total : size * 2;
+        uint64_t *q = realloc(p, next);
+        if (!q) {
+            aw_fail("fits", param, "realloc to %zu returned NULL", next);
+            return AW_EXIT_FAIL;
+        }
+        p = q;
+        write_words(p, size / 8, next / 8, 0);
+        size = next;
+    }
+    phase_end(&ph, "grow_s");
+    rmw_words(p, size / 8);
+    phase_end(&ph, "rewrite1_s");
+    size_t bad = check_words(p, size / 8, 0, 1);
+    if (bad != size / 8) {
+        aw_fail("fits", param, "data mismatch at byte %zu", bad * 8);
+        return AW_EXIT_FAIL;
+    }
+    phase_end(&ph, "check_s");
+    free_blocks(&p, 1);
+    phase_end(&ph, "free_s");
+    report_phases("fits", param, &ph);
+    return AW_EXIT_OK;
+}
+
+static int wl_fits(int argc, char **argv)
+{
+    uint64_t total, b;
+    if (argc != 3 || aw_parse_size(argv[1], &total) || aw_parse_size(argv[2], &b) || b < 8 ||
+        total < b)
+        return AW_EXIT_USAGE;
+    if (strcmp(argv[0], "blocks") == 0)
+        return fits_blocks(total, b);
+    if (strcmp(argv[0], "realloc") == 0)
+        return fits_realloc(total, b);
+    return AW_EXIT_USAGE;
+}
+
+/* ---- ooc: one array larger than the memory limit ------------------------------------------- */
+
+static int wl_ooc(int argc, char **argv)
+{
+    uint64_t total, ops, budget = 0;
+    if (argc < 2 || aw_parse_size(argv[0], &total) || aw_parse_size(argv[1], &ops) ||
+        total < 4096 || (argc > 2 && aw_parse_size(argv[2], &budget)))
+        return AW_EXIT_USAGE;
+    char param[96], s1[32];
+    snprintf(param, sizeof param, "%s array", size_str(total, s1));
+    size_t n = (size_t)(total / 8);
+    double t0 = aw_now();
+    uint64_t *a = malloc(n * 8);
+    if (!a) {
+        aw_fail("ooc", param, "malloc(%s) returned NULL", s1);
+        return AW_EXIT_FAIL;
+    }
+    info_owned((void **)&a, 1);
+    write_words(a, 0, n, 0);
+    double t1 = aw_now();
+    /* Random read-modify-writes: a fixed-seed PRNG picks the word and the value added. The
+     * expected checksum follows without the array: sum of word_of(k) plus every addend. */
+    uint64_t seed = 42, added = 0, done = 0;
+    for (; done < ops; done++) {
+        uint64_t r = splitmix(&seed);
+        uint64_t k = r % n, v = (r >> 17) | 1;
+        a[k] += v;
+        added += v;
+        if ((done & 1023) == 1023 && budget && aw_now() - t1 > (double)budget) {
+            done++;
+            break;
+        }
+    }
+    double t2 = aw_now();
+    uint64_t sum = 0;
+    for (size_t k = 0; k < n; k++)
+        sum += a[k];
+    double t3 = aw_now();
+    free(a);
+    double t4 = aw_now();
+    /* sum of k * GOLD for k < n = GOLD * n(n-1)/2, modulo 2^64 */
+    uint64_t tri = (n % 2 == 0) ? (uint64_t)(n / 2) * (uint64_t)(n - 1)
+                                : (uint64_t)n * (uint64_t)((n - 1) / 2);
+    if (sum != tri * GOLD + added) {
+        aw_fail("ooc", param, "checksum mismatch: the array lost data");
+        return AW_EXIT_FAIL;
+    }
+    double bytes = (double)n * 8;
+    aw_result("ooc", param, "fill_GBps", bytes / (t1 - t0) / 1e9, "GB/s");
+    aw_result("ooc", param, "rmw_per_s", (double)done / (t2 - t1), "ops/s");
+    aw_result("ooc", param, "rmw_done", (double)done, "ops");
+    aw_result("ooc", param, "scan_GBps", bytes / (t3 - t2) / 1e9, "GB/s");
+    aw_result("ooc", param, "free_s", t4 - t3, "s");
+    aw_result("ooc", param, "total_s", t4 - t0, "s");
+    if (done < ops)
+        aw_info("ooc_rmw_stopped", "after %llu of %llu operations (budget %llu s)",
+                (unsigned long long)done, (unsigned long long)ops, (unsigned long long)budget);
+    report_io("ooc", param);
+    return AW_EXIT_OK;
+}
+
+/* ---- late: pressure arriving after the blocks were placed ---------------------------------- */
+
+/* The byte at position pos of the pipe's stream. */
+static inline unsigned char stream_byte(uint64_t pos)
+{
+    return (unsigned char)((pos % 251) ^ (pos >> 13));
+}
+
+static inline unsigned char memset_byte(unsigned round, size_t block)
+{
+    return (unsigned char)(round * 31 + block * 7 + 1);
+}
+
+struct late {
+    uint64_t **big;
+    size_t nbig, bsize;
+    int pipe_rd, pipe_wr;
+    volatile int stop;        /* set by main once the small heap is grown */
+    unsigned rounds;          /* rounds the writer completed */
+    uint64_t *stream_at;      /* per block: the stream position of its second half */
+    int error;                /* errno of a failed read(2), or -1 for a short stream */
+};
+
+static void *feeder(void *arg)
+{
+    struct late *L = arg;
+    unsigned char buf[65536];
+    uint64_t pos = 0;
+    for (;;) {
+        for (size_t i = 0; i < sizeof buf; i++)
+            buf[i] = stream_byte(pos + i);
+        size_t off = 0;
+        while (off < sizeof buf) {
+            ssize_t w = write(L->pipe_wr, buf + off, sizeof buf - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return NULL; /* EPIPE: the writer thread closed its end */
+            off += (size_t)w;
+        }
+        pos += sizeof buf;
+    }
+}
+
+/* Reads exactly len bytes of the pipe into dst. */
+static int read_full(int fd, unsigned char *dst, size_t len)
+{
+    while (len) {
+        ssize_t r = read(fd, dst, len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return errno;
+        if (r == 0)
+            return -1;
+        dst += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+/* The second thread: whole rounds over every block, each a memset of the block and a read(2)
+ * of the pipe into its second half, until main says stop (after at least one round). */
+static void *writer(void *arg)
+{
+    struct late *L = arg;
+    uint64_t pos = 0;
+    size_t half = L->bsize / 2;
+    for (unsigned r = 0;; r++) {
+        for (size_t b = 0; b < L->nbig; b++) {
+            unsigned char *p = (unsigned char *)L->big[b];
+            memset(p, memset_byte(r, b), L->bsize);
+            int rc = read_full(L->pipe_rd, p + half, L->bsize - half);
+            if (rc) {
+                L->error = rc;
+                return NULL;
+            }
+            L->stream_at[b] = pos;
+            pos += L->bsize - half;
+        }
+        L->rounds = r + 1;
+        if (__atomic_load_n(&L->stop, __ATOMIC_ACQUIRE))
+            return NULL;
+    }
+}
+
+static int check_big_threaded(const struct late *L, const char *param)
+{
+    size_t half = L->bsize / 2;
+    unsigned r = L->rounds - 1;
+    for (size_t b = 0; b < L->nbig; b++) {
+        const unsigned char *p = (const unsigned char *)L->big[b];
+        unsigned char v = memset_byte(r, b);
+        for (size_t i = 0; i < half; i++)
+            if (p[i] != v) {
+                aw_fail("late", param, "block %zu byte %zu: %u, memset wrote %u", b, i, p[i], v);
+                return -1;
+            }
+        for (size_t i = half; i < L->bsize; i++)
+            if (p[i] != stream_byte(L->stream_at[b] + i - half)) {
+                aw_fail("late", param, "block %zu byte %zu: not what read(2) put there", b, i);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+static int check_small(unsigned char **s, size_t n, size_t size, const char *param)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char v = (unsigned char)(i * 13 + 5);
+        for (size_t j = 0; j < size; j++)
+            if (s[i][j] != v) {
+                aw_fail("late", param, "small object %zu byte %zu: %u, expected %u", i, j,
+                        s[i][j], v);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+static int start_writer(struct late *L, pthread_t *tw, pthread_t *tf)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    L->pipe_rd = fds[0];
+    L->pipe_wr = fds[1];
+    signal(SIGPIPE, SIG_IGN);
+    if (pthread_create(tf, NULL, feeder, L) != 0 || pthread_create(tw, NULL, writer, L) != 0)
+        return -1;
+    return 0;
+}
+
+static int wl_late(int argc, char **argv)
+{
+    uint64_t big, bsize, small, ssize;
+    if (argc != 5 || aw_parse_size(argv[0], &big) || aw_parse_size(argv[1], &bsize) ||
+        aw_parse_size(argv[2], &small) || aw_parse_size(argv[3], &ssize) || bsize < 16 ||
+        big < bsize || !ssize || small < ssize)
+        return AW_EXIT_USAGE;
+    bool threaded = strcmp(argv[4], "2threads") == 0;
+    if (!threaded && strcmp(argv[4], "1thread") != 0)
+        return AW_EXIT_USAGE;
+    char param[160], s1[32], s2[32], s3[32];
+    snprintf(param, sizeof param, "%s in %s blocks + %s in %llu B; %s", size_str(big, s1),
+             size_str(bsize, s2), size_str(small, s3), (unsigned long long)ssize,
+             threaded ? "2 threads" : "1 thread");
+    struct late L = {.nbig = (size_t)(big / bsize), .bsize = (size_t)bsize & ~(size_t)15};
+    size_t nsmall = (size_t)(small / ssize), words = L.bsize / 8;
+    L.big = calloc(L.nbig, sizeof *L.big);
+    L.stream_at = calloc(L.nbig, sizeof *L.stream_at);
+    unsigned char **s = calloc(nsmall, sizeof *s);
+    if (!L.big || !L.stream_at || !s)
+        return AW_EXIT_FAIL;
+    double t0 = aw_now();
+    if (malloc_blocks("late", param, L.big, L.nbig, L.bsize, true))
+        return AW_EXIT_FAIL;
+    double t1 = aw_now();
+    pthread_t tw, tf;
+    if (threaded && start_writer(&L, &tw, &tf) != 0) {
+        aw_fail("late", param, "cannot start the writer: %s", strerror(errno));
+        return AW_EXIT_FAIL;
+    }
+    for (size_t i = 0; i < nsmall; i++) {
+        if (!(s[i] = malloc(ssize))) {
+            aw_fail("late", param, "malloc returned NULL at small object %zu", i);
+            return AW_EXIT_FAIL;
+        }
+        memset(s[i], (unsigned char)(i * 13 + 5), ssize);
+    }
+    double t2 = aw_now();
+    if (threaded) {
+        __atomic_store_n(&L.stop, 1, __ATOMIC_RELEASE);
+        pthread_join(tw, NULL);
+        close(L.pipe_rd); /* the feeder's next write fails: it ends */
+        pthread_join(tf, NULL);
+        close(L.pipe_wr);
+        if (L.error) {
+            aw_fail("late", param, "the writer's read(2) into a block failed: %s",
+                    L.error > 0 ? strerror(L.error) : "end of stream");
+            return AW_EXIT_FAIL;
+        }
+    }
+    double t3 = aw_now();
+    if (!threaded && check_blocks("late", param, L.big, L.nbig, words, 0))
+        return AW_EXIT_FAIL;
+    if ((threaded && check_big_threaded(&L, param)) || check_small(s, nsmall, ssize, param))
+        return AW_EXIT_FAIL;
+    double t4 = aw_now();
+    info_owned((void **)L.big, L.nbig);
+    for (size_t i = 0; i < nsmall; i++)
+        free(s[i]);
+    for (size_t b = 0; b < L.nbig; b++)
+        free(L.big[b]);
+    double t5 = aw_now();
+    aw_result("late", param, "place_s", t1 - t0, "s");
+    aw_result("late", param, "grow_small_s", t2 - t1, "s");
+    if (threaded) {
+        aw_result("late", param, "writer_rounds", L.rounds, "rounds");
+        aw_result("late", param, "join_s", t3 - t2, "s");
+    }
+    aw_result("late", param, "check_s", t4 - t3, "s");
+    aw_result("late", param, "free_s", t5 - t4, "s");
+    aw_result("late", param, "total_s", t5 - t0, "s");
+    report_io("late", param);
+    return AW_EXIT_OK;
+}
+
+/* ---- many: a heap larger than the limit in many blocks ------------------------------------- */
+
+static int wl_many(int argc, char **argv)
+{
+    uint64_t total, block;
+    if (argc != 2 || aw_parse_size(argv[0], &total) || aw_parse_size(argv[1], &block) ||
+        block < 8 || total < block)
+        return AW_EXIT_USAGE;
+    char param[96], s2[32];
+    size_t n = (size_t)(total / block), words = (size_t)(block / 8);
+    snprintf(param, sizeof param, "%zu x %s", n, size_str(block, s2));
+    uint64_t **p = calloc(n, sizeof *p);
+    if (!p)
+        return AW_EXIT_FAIL;
+    struct phases ph;
+    phases_start(&ph);
+    if (malloc_blocks("many", param, p, n, block, true))
+        return AW_EXIT_FAIL;
+    phase_end(&ph, "write_s");
+    if (check_blocks("many", param, p, n, words, 0))
+        return AW_EXIT_FAIL;
+    phase_end(&ph, "check_s");
+    free_blocks(p, n);
+    phase_end(&ph, "free_s");
+    free(p);
+    report_phases("many", param, &ph);
+    return AW_EXIT_OK;
+}
+
+/* ---- entry --------------------------------------------------------------------------------- */
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: placement_workloads [--expect-sym=NAME] fits|ooc|late|many ARGS "
+                    "(see the head of bench/placement_workloads.c)\n");
+    return AW_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    int i = 1;
+    const char *expect = NULL;
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+        if (strncmp(argv[i], "--expect-sym=", 13) == 0)
+            expect = argv[i] + 13;
+        else
+            return usage();
+    }
+    if (i >= argc)
+        return usage();
+    owns_fn = (bool (*)(const void *))dlsym(RTLD_DEFAULT, "mmv_owns");
+    if (expect && !dlsym(RTLD_DEFAULT, expect)) {
+        aw_fail(argv[i], "-", "%s not found: the allocator under test is not loaded", expect);
+        return AW_EXIT_NOT_ACTIVE;
+    }
+    const char *wl = argv[i];
+    int n = argc - i - 1;
+    char **a = argv + i + 1;
+    int rc = strcmp(wl, "fits") == 0   ? wl_fits(n, a)
+             : strcmp(wl, "ooc") == 0  ? wl_ooc(n, a)
+             : strcmp(wl, "late") == 0 ? wl_late(n, a)
+             : strcmp(wl, "many") == 0 ? wl_many(n, a)
+                                       : AW_EXIT_USAGE;
+    return rc == AW_EXIT_USAGE ? usage() : rc;
+}
