@@ -131,6 +131,7 @@ static void child(void)
     mmvi_heap.nblocks = 0;
     for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next) {
         mmvi_heap.nblocks++;
+        b->busy = 0; /* a parent thread's realloc does not go on in the child */
         if (b->backing == MMVI_BACK_ANON) {
             ram++;
             ram_bytes += b->size;
