@@ -45,11 +45,11 @@ struct mmvi_block *mmvi_cache_take(size_t size, size_t align)
 {
     size_t best = SIZE_MAX;
     /* Newest first: its pages are the likeliest to be still in memory and in the TLB. A RAM
-     * block may be up to twice the size (its pages are memory already held; a file block's
+     * block may be up to half as large again (its pages are memory already held; a file block's
      * extra length would be disk), a file block a quarter more. */
     for (size_t i = count; i-- > 0;) {
         struct mmvi_block *b = slot[i];
-        size_t slack = b->backing == MMVI_BACK_ANON ? size : size / 4;
+        size_t slack = b->backing == MMVI_BACK_ANON ? size / 2 : size / 4;
         if (b->size < size || b->size - size > slack || (b->addr & (align - 1)))
             continue;
         if (best == SIZE_MAX || b->size < slot[best]->size)

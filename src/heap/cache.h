@@ -18,7 +18,7 @@ struct mmvi_evicted {
     struct mmvi_block *head;
 };
 
-/* A cached block of at least `size` bytes (at most a quarter more for a file, twice the size
+/* A cached block of at least `size` bytes (at most a quarter more for a file, half again
  * for a RAM block), with its address aligned to `align`, or NULL. */
 MMVI_HIDDEN struct mmvi_block *mmvi_cache_take(size_t size, size_t align);
 
