@@ -6,34 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 /* v1 reports "no limit" as a page-rounded LONG_MAX; anything this large is no limit. */
 #define NO_LIMIT ((uint64_t)1 << 62)
-
-/* The whole file (up to size - 1 bytes): /proc files come a page per read(). */
-static int read_all(const char *path, char *buf, size_t size)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t len = 0;
-    for (ssize_t n; len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) != 0;) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int err = errno;
-            close(fd);
-            return -err;
-        }
-        len += (size_t)n;
-    }
-    close(fd);
-    buf[len] = '\0';
-    return 0;
-}
 
 /* The n strings one after the other into out; -ENAMETOOLONG when they do not fit. (Not
  * snprintf: gcc -O0 warns that it may truncate, whatever was checked before.) */
@@ -58,7 +34,7 @@ static int read_at(const struct mmvi_memsrc *src, const char *dir, const char *f
     const char *part[4] = {dir ? "" : src->root, dir ? dir : "", file[0] == '/' ? "" : "/", file};
     if (join(path, sizeof path, part, 4) < 0)
         return -ENAMETOOLONG;
-    return read_all(path, buf, size);
+    return mmvi_os_read_file(path, buf, size);
 }
 
 /* A decimal number and nothing after it but blanks; else UINT64_MAX. */

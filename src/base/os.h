@@ -40,9 +40,13 @@ MMVI_HIDDEN int mmvi_os_remap(void *p, size_t old_len, size_t new_len, void *to,
  * unmapped. */
 MMVI_HIDDEN int mmvi_os_remap_in_place(void *p, size_t old_len, size_t new_len);
 
-/* Reads a small file (procfs, sysfs) whole into buf, NUL-terminated, without allocating.
- * 0 or a negative errno. */
+/* Reads a small file (procfs, sysfs) whole into buf (up to size - 1 bytes), NUL-terminated,
+ * without allocating. 0 or a negative errno. */
 MMVI_HIDDEN int mmvi_os_read_file(const char *path, char *buf, size_t size);
+
+/* Calls fn(fd, name, arg) for each entry of the open directory fd but "." and "..", listing it
+ * with getdents64 on a stack buffer (opendir allocates, and this runs inside malloc). */
+MMVI_HIDDEN void mmvi_os_each_entry(int fd, void (*fn)(int, const char *, void *), void *arg);
 
 /* close(2) that keeps errno. */
 MMVI_HIDDEN void mmvi_os_close(int fd);

@@ -18,14 +18,6 @@
 #define MAX_THREADS 4096
 #define ANSWER_MS 250
 
-struct dirent64_raw {
-    uint64_t ino;
-    int64_t off;
-    unsigned short reclen;
-    unsigned char type;
-    char name[];
-};
-
 static struct {
     int installed;   /* our handler is STOP_SIGNAL's */
     int failed;      /* stops that failed in a row: past 2, no more tries */
@@ -98,41 +90,48 @@ static int known(pid_t tid)
     return 0;
 }
 
+struct lister {
+    pid_t self;
+    int sent;    /* newly signalled */
+    int too_many;
+};
+
+/* For each entry of /proc/self/task: signals a thread not signalled yet. */
+static void signal_thread(int dirfd, const char *name, void *arg)
+{
+    (void)dirfd;
+    struct lister *l = arg;
+    pid_t tid = (pid_t)strtol(name, NULL, 10);
+    if (tid <= 0 || tid == l->self || known(tid) || l->too_many)
+        return;
+    if (sw.ntids == MAX_THREADS) {
+        l->too_many = 1;
+        return;
+    }
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_signo = STOP_SIGNAL;
+    si.si_code = SI_QUEUE;
+    si.si_pid = getpid();
+    si.si_uid = getuid();
+    si.si_value.sival_int = sw.generation;
+    if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, STOP_SIGNAL, &si) == 0) {
+        sw.tids[sw.ntids++] = tid;
+        l->sent++;
+    }
+}
+
 /* Signals every thread of /proc/self/task not signalled yet; the number newly signalled, or a
  * negative errno. */
 static int signal_new_threads(pid_t self)
 {
-    char buf[4096] __attribute__((aligned(8)));
     int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    int sent = 0;
-    for (long n; (n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0;) {
-        for (long off = 0; off < n;) {
-            struct dirent64_raw *d = (struct dirent64_raw *)(buf + off);
-            off += d->reclen;
-            pid_t tid = (pid_t)strtol(d->name, NULL, 10);
-            if (tid <= 0 || tid == self || known(tid))
-                continue;
-            if (sw.ntids == MAX_THREADS) {
-                close(fd);
-                return -E2BIG;
-            }
-            siginfo_t si;
-            memset(&si, 0, sizeof si);
-            si.si_signo = STOP_SIGNAL;
-            si.si_code = SI_QUEUE;
-            si.si_pid = getpid();
-            si.si_uid = getuid();
-            si.si_value.sival_int = sw.generation;
-            if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, STOP_SIGNAL, &si) == 0) {
-                sw.tids[sw.ntids++] = tid;
-                sent++;
-            }
-        }
-    }
+    struct lister l = {self, 0, 0};
+    mmvi_os_each_entry(fd, signal_thread, &l);
     close(fd);
-    return sent;
+    return l.too_many ? -E2BIG : l.sent;
 }
 
 /* The threads signalled that still exist (one that exited will never answer). */

@@ -23,7 +23,7 @@ static void evict(size_t i, struct mmvi_evicted *out)
 
 /* Bytes of RAM blocks whose pages the cache holds: also read without the lock, by the hook
  * that sees the small heap grow (mmvi_heap.ram_cached). */
-static void count_ram(const struct mmvi_block *b, int sign)
+static void count_cached_ram(const struct mmvi_block *b, int sign)
 {
     if (b->backing == MMVI_BACK_ANON && !b->emptied)
         __atomic_fetch_add(&mmvi_heap.ram_cached, sign > 0 ? b->size : -b->size,
@@ -36,7 +36,7 @@ static struct mmvi_block *take(size_t i)
     memmove(&slot[i], &slot[i + 1], (count - i - 1) * sizeof *slot);
     count--;
     bytes -= b->size;
-    count_ram(b, -1);
+    count_cached_ram(b, -1);
     b->emptied = 0;
     return b;
 }
@@ -84,7 +84,7 @@ void mmvi_cache_empty_ram(void)
         struct mmvi_block *b = slot[i];
         if (b->backing != MMVI_BACK_ANON || b->emptied)
             continue;
-        count_ram(b, -1);
+        count_cached_ram(b, -1);
         madvise((void *)b->addr, b->size, MADV_DONTNEED); /* reads as zeros when reused */
         b->emptied = 1;
     }
@@ -96,7 +96,7 @@ void mmvi_cache_put(struct mmvi_block *b, uint64_t now_ms, struct mmvi_evicted *
     b->emptied = 0;
     slot[count++] = b;
     bytes += b->size;
-    count_ram(b, 1);
+    count_cached_ram(b, 1);
     while (count > 0 && (bytes > mmvi_opt.cache_bytes || count == MMVI_CACHE_SLOTS))
         evict(0, out);
 }

@@ -1,6 +1,6 @@
 /* The process folder and the reaper (see reaper.h for the layout and the rules). Directory
- * listing uses getdents64 on a stack buffer because opendir() allocates, and this code runs
- * inside malloc. */
+ * listing is mmvi_os_each_entry (getdents64 on a stack buffer: opendir() allocates, and this
+ * code runs inside malloc). */
 #define _GNU_SOURCE
 #include "reaper.h"
 
@@ -186,32 +186,6 @@ static int fmt(char *buf, size_t size, const char *f, const char *a, const char 
 
 /* ---- listing and removing -------------------------------------------------------------------- */
 
-struct dirent64_raw {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
-
-/* Calls fn(dirfd, name, arg) for each entry of the open directory fd but "." and "..". */
-static void each_entry(int fd, void (*fn)(int, const char *, void *), void *arg)
-{
-    char buf[4096] __attribute__((aligned(8)));
-    lseek(fd, 0, SEEK_SET);
-    for (;;) {
-        long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
-        if (n <= 0)
-            return;
-        for (long off = 0; off < n;) {
-            struct dirent64_raw *d = (struct dirent64_raw *)(buf + off);
-            off += d->d_reclen;
-            if (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0)
-                fn(fd, d->d_name, arg);
-        }
-    }
-}
-
 struct tally {
     uint64_t files, bytes;
 };
@@ -245,7 +219,7 @@ static int remove_folder(int dirfd, const char *name, struct tally *t)
     struct stat st;
     int ours = fstat(fd, &st) == 0 && st.st_uid == geteuid();
     if (ours)
-        each_entry(fd, remove_seg, t);
+        mmvi_os_each_entry(fd, remove_seg, t);
     mmvi_os_close(fd);
     if (!ours)
         return -EPERM; /* someone else's folder under our name: not ours to remove */
@@ -288,7 +262,7 @@ static void reap_entry(int dirfd, const char *name, void *arg)
 static void reap_fd(int heap_fd, uint64_t *files, uint64_t *bytes)
 {
     struct tally t = {0, 0};
-    each_entry(heap_fd, reap_entry, &t);
+    mmvi_os_each_entry(heap_fd, reap_entry, &t);
     mmvi_stat_add(MMVI_STAT_FILES_REAPED, t.files);
     mmvi_stat_add(MMVI_STAT_BYTES_REAPED, t.bytes);
     if (files)
