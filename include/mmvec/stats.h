@@ -52,6 +52,10 @@ typedef struct mmv_stats {
     uint64_t memory_usage;       /* ... and the usage against it, without droppable cache */
     uint64_t disk_write_bytes;   /* bytes this process caused to be written to disk
                                     (/proc/self/io write_bytes; 0 where unreadable) */
+    uint64_t readaround_off;     /* times a file block's read-around was turned off because
+                                    it read pages nobody used (MMVEC_ADVICE=auto) */
+    uint64_t readaround_on;      /* ... turned on again at the end of the spell */
+    uint64_t advisor_samples;    /* pages the read-around advisor looked at */
 } mmv_stats;
 
 /* Fills *out with a snapshot. Returns 0, or -EINVAL for NULL. */

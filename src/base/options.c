@@ -158,7 +158,8 @@ static const char *const fork_names[] = {"private", "copy", "shared", NULL};
 static const int fork_values[] = {MMVI_FORK_PRIVATE, MMVI_FORK_COPY, MMVI_FORK_SHARED};
 /* normal: the kernel reads ahead around each fault (fast sequential first writes and re-reads
  * after eviction, but a sparse first touch zero-fills the whole read-ahead window); random: one
- * page per fault; auto: random for calloc'd blocks while memory is plentiful. docs/design.md. */
+ * page per fault; auto: random for calloc'd blocks while memory is plentiful, and out of core for
+ * file blocks whose read-around is wasted (src/heap/advise.c). docs/design.md. */
 static const char *const advice_names[] = {"auto", "normal", "random", NULL};
 static const int advice_values[] = {MMVI_ADVICE_AUTO, MADV_NORMAL, MADV_RANDOM};
 static const char *const place_names[] = {"auto", "file", NULL};

@@ -71,6 +71,9 @@ int mmv_stats_get(mmv_stats *out)
         .memory_limit = get(MMVI_STAT_MEMORY_LIMIT),
         .memory_usage = get(MMVI_STAT_MEMORY_USAGE),
         .disk_write_bytes = disk_write_bytes(),
+        .readaround_off = get(MMVI_STAT_ADVISE_RANDOM),
+        .readaround_on = get(MMVI_STAT_ADVISE_PROBES),
+        .advisor_samples = get(MMVI_STAT_ADVISE_SAMPLES),
     };
     return 0;
 }
@@ -99,7 +102,8 @@ void mmv_stats_print(int fd)
                      "  moved to files     %12llu   (%llu B in %llu us, longest %llu us; "
                      "failed %llu, held off %llu)\n"
                      "  memory limit       %12llu B usage %llu B\n"
-                     "  disk bytes written %12llu B\n",
+                     "  disk bytes written %12llu B\n"
+                     "  read-around off    %12llu   on again %llu; pages sampled %llu\n",
                      (long)getpid(), (unsigned long long)s.blocks_made,
                      (unsigned long long)s.cache_hits, (unsigned long long)s.blocks_live,
                      (unsigned long long)s.largest_block, (unsigned long long)s.block_bytes_live,
@@ -123,7 +127,9 @@ void mmv_stats_print(int fd)
                      (unsigned long long)s.spill_us, (unsigned long long)s.spill_max_us,
                      (unsigned long long)s.spill_failed, (unsigned long long)s.spill_held_off,
                      (unsigned long long)s.memory_limit, (unsigned long long)s.memory_usage,
-                     (unsigned long long)s.disk_write_bytes);
+                     (unsigned long long)s.disk_write_bytes,
+                     (unsigned long long)s.readaround_off, (unsigned long long)s.readaround_on,
+                     (unsigned long long)s.advisor_samples);
     if (n > 0) {
         size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
         ssize_t w = write(fd, buf, len);

@@ -45,6 +45,9 @@ enum mmvi_stat {
     MMVI_STAT_PRESSURE_READS,     /* reads of the memory limit and usage */
     MMVI_STAT_MEMORY_LIMIT,       /* the last figures read */
     MMVI_STAT_MEMORY_USAGE,
+    MMVI_STAT_ADVISE_RANDOM,      /* blocks whose read-around was turned off (advise.c) */
+    MMVI_STAT_ADVISE_PROBES,      /* ... and on again at the end of the spell */
+    MMVI_STAT_ADVISE_SAMPLES,     /* pages the advisor looked at */
     MMVI_STAT_COUNT
 };
 

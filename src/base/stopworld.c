@@ -90,6 +90,13 @@ static int known(pid_t tid)
     return 0;
 }
 
+static pid_t ignored; /* mmvi_stw_ignore */
+
+void mmvi_stw_ignore(pid_t tid)
+{
+    __atomic_store_n(&ignored, tid, __ATOMIC_RELAXED);
+}
+
 struct lister {
     pid_t self;
     int sent;    /* newly signalled */
@@ -102,7 +109,8 @@ static void signal_thread(int dirfd, const char *name, void *arg)
     (void)dirfd;
     struct lister *l = arg;
     pid_t tid = (pid_t)strtol(name, NULL, 10);
-    if (tid <= 0 || tid == l->self || known(tid) || l->too_many)
+    if (tid <= 0 || tid == l->self || tid == __atomic_load_n(&ignored, __ATOMIC_RELAXED) ||
+        known(tid) || l->too_many)
         return;
     if (sw.ntids == MAX_THREADS) {
         l->too_many = 1;

@@ -16,6 +16,8 @@
 
 #include "os.h"
 
+#include <sys/types.h>
+
 /* May threads be stopped here (the signal free for us, no earlier failure)? */
 MMVI_HIDDEN int mmvi_stw_usable(void);
 
@@ -23,6 +25,10 @@ MMVI_HIDDEN int mmvi_stw_usable(void);
  * the program's; -ETIMEDOUT: a thread did not answer; -E2BIG: too many threads). Callers
  * serialize (the heap lock). */
 MMVI_HIDDEN int mmvi_stw_stop(void);
+
+/* A thread the stop leaves alone (0: none): mmvec's own advisor, which blocks every signal and
+ * never writes a block (it works under the heap lock that the stop's caller holds). */
+MMVI_HIDDEN void mmvi_stw_ignore(pid_t tid);
 
 /* Lets them go on. */
 MMVI_HIDDEN void mmvi_stw_resume(void);

@@ -6,6 +6,7 @@
 #include "mmvec/alloc.h"
 #include "mmvec/stats.h"
 
+#include "advise.h"
 #include "alloc_fast.h"
 #include "block_ops.h"
 #include "cache.h"
@@ -317,6 +318,7 @@ static void *large_alloc_nc(size_t n, size_t align, int zero, int file_only)
     }
     mmvi_heap_teardown(&ev);
     in_large = 0;
+    mmvi_advise_kick();
     if (!p && (err == E2BIG || file_only)) { /* E2BIG: no fallback could hold it either */
         errno = err == E2BIG || !err ? ENOMEM : err;
         return NULL;
@@ -371,6 +373,7 @@ static int large_free_nc(void *p)
     pthread_mutex_unlock(&mmvi_heap.lock);
     log_block("freed", &seen);
     mmvi_heap_teardown(&ev);
+    mmvi_advise_kick();
     return 1;
 }
 
@@ -417,7 +420,9 @@ static void *large_realloc_nc(void *p, size_t n)
     pthread_mutex_unlock(&mmvi_heap.lock);
     if (!b) /* lost space: jemalloc's */
         return mmvi_je_realloc(p, n);
-    return realloc_owned(b, p, n);
+    void *q = realloc_owned(b, p, n);
+    mmvi_advise_kick();
+    return q;
 }
 
 /* realloc is done with b (before b may be freed). */

@@ -15,6 +15,7 @@
  * shared ever leaves a child writing into our memory. The child never deletes our files, drops
  * our cached blocks, and we never recycle or cut a block that existed at a fork. */
 #define _GNU_SOURCE
+#include "advise.h"
 #include "block_ops.h"
 #include "cache.h"
 #include "heap.h"
@@ -104,6 +105,7 @@ static void drop_unused(void)
 
 static void child(void)
 {
+    mmvi_advise_forget(); /* its thread stayed in the parent */
     drop_unused();
     /* First what the parent's folder serves (its descriptor is still open here), then what
      * needs a copy, made in the child's own folder. */

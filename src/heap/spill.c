@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "spill.h"
 
+#include "advise.h"
+
 #include "block_ops.h"
 #include "cache.h"
 #include "heap.h"
@@ -82,7 +84,7 @@ static int open_hold(void)
 
 int mmvi_spill_possible(void)
 {
-    if (__libc_single_threaded)
+    if (__libc_single_threaded || mmvi_advise_alone())
         return 1;
     if (mmvi_heap.wp == 0) { /* the first time with threads: can we protect? */
         int fd = mmvi_wp_open();
@@ -123,7 +125,7 @@ void mmvi_spill_relieve(size_t extra, struct mmvi_evicted *ev)
             return;
         excess -= cached;
     }
-    int alone = __libc_single_threaded, hold = MMVI_HOLD_NONE;
+    int alone = __libc_single_threaded || mmvi_advise_alone(), hold = MMVI_HOLD_NONE;
     if (!alone && (hold = open_hold()) == MMVI_HOLD_NONE)
         return;
     mmvi_log(2, "memory tight: moving %zu B of RAM blocks to files", excess);

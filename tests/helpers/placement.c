@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -882,6 +883,47 @@ static int cmd_many(size_t total_mib, size_t mib)
     return failures ? 1 : 0;
 }
 
+/* ---- readaround: random reads of a file block larger than memory ------------------------------ */
+
+/* One MIB block, filled (word k holds k), then `reads` 8-byte reads at random pages, each
+ * checked. Prints what the random phase read from disk and its major faults: the kernel's
+ * read-around reads up to read_ahead_kb around each miss; mmvec's advisor turns it off for a
+ * block that wastes it (src/heap/advise.c). */
+static int cmd_readaround(size_t mib, size_t reads)
+{
+    size_t size = mib << 20, n = size / 8;
+    uint64_t *a = malloc(size);
+    if (!a)
+        bad("malloc(%zu MiB) failed", mib);
+    char path[4096];
+    if (mmv_block_path(a, path, sizeof path) != 0)
+        bad("the block is not a file: memory is not tight?");
+    for (size_t k = 0; k < n; k++)
+        a[k] = k;
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    double t0 = now_s();
+    uint64_t seed = 12345, wrong = 0;
+    for (size_t i = 0; i < reads; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        size_t k = (size_t)((seed >> 17) % n);
+        wrong += a[k] != k;
+    }
+    double t1 = now_s();
+    getrusage(RUSAGE_SELF, &r1);
+    if (wrong)
+        bad("%llu of %zu reads saw the wrong value", (unsigned long long)wrong, reads);
+    mmv_stats s = stats();
+    printf("random_read_bytes=%llu\nrandom_majflt=%llu\nrandom_s=%.3f\n"
+           "readaround_off=%llu\nadvisor_samples=%llu\n",
+           (unsigned long long)(r1.ru_inblock - r0.ru_inblock) * 512,
+           (unsigned long long)(r1.ru_majflt - r0.ru_majflt), t1 - t0,
+           (unsigned long long)s.readaround_off, (unsigned long long)s.advisor_samples);
+    print_stats("");
+    free(a);
+    return 0;
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 static size_t num(const char *s)
@@ -927,9 +969,11 @@ int main(int argc, char **argv)
         rc = cmd_file();
     else if (!strcmp(cmd, "many") && argc == 4 && num(argv[2]) && num(argv[3]))
         rc = cmd_many(num(argv[2]), num(argv[3]));
+    else if (!strcmp(cmd, "readaround") && argc == 4 && num(argv[2]) && num(argv[3]))
+        rc = cmd_readaround(num(argv[2]), num(argv[3]));
     else
         dprintf(STDERR_FILENO, "usage: placement place COUNT MIB | fit COUNT MIB PASSES | hook "
                 "COUNT MIB SMALL_MIB [writer|sparse] | cached COUNT MIB SMALL_MIB | realloc "
-                "[thread] | fork MODE | file | many TOTAL_MIB MIB\n");
+                "[thread] | fork MODE | file | many TOTAL_MIB MIB | readaround MIB READS\n");
     return rc;
 }

@@ -1,0 +1,315 @@
+/* The read-around advisor (MMVEC_ADVICE=auto).
+ *
+ * Why. A fault on a file page the page cache does not hold makes the kernel read around it: up
+ * to the disk's read_ahead_kb, centred on the miss (8 MiB on this project's test disk, 128 KiB
+ * by default). That is what makes a sequential scan of a file block fast, and what ruins random
+ * access: each miss reads up to 2048 pages to use one, and pushes as many useful ones out. The
+ * kernel stops reading around a file after 100 more misses than hits, but pages it read around
+ * and then mapped count as hits, so in measured runs it never stopped: 8.7 MB read per fault,
+ * 100x slower than swap (bench/README.md, issue 12). Swap's read-ahead adapts per mapping; a
+ * file mapping gets the same only from the process: MADV_RANDOM turns read-around off for a
+ * range (one page per miss), MADV_NORMAL gives it back.
+ *
+ * How. A thread wakes every 100 ms, once file blocks exist (a heap that fits has none, and no
+ * thread). It reads the process's fault and read counters (one getrusage). When reads outrun
+ * faults (under 4 faults per MiB read: pages come in that nobody maps) it samples pages of each
+ * file block: cached (mincore) and mapped (/proc/self/pagemap's present bit). A block whose
+ * cached pages are mostly unmapped wastes its read-around: it gets MADV_RANDOM for a spell of
+ * 1 s, doubled (up to 4 s) each time waste comes back right after a spell. Then the kernel's
+ * read-around comes back, which is right for every sequential pattern: a scan that starts
+ * during a spell runs one page per fault until the spell ends. Spells are short because
+ * MADV_RANDOM costs more than read-around: since Linux 6.3 reclaim ignores the accessed bits of
+ * such a mapping (vma_has_recency), and measured runs wrote up to twice as much back. Nothing
+ * finer tells a scan from random access here without seeing faults (tried: runs of mapped
+ * pages, which the kernel's fault-around leaves for random access too; bench/README.md).
+ *
+ * Cost. Idle: one getrusage and one trylock per 100 ms. Sampling (at most 512 pages, two
+ * system calls each) only while reads outrun faults or a spell runs. The thread blocks every
+ * signal, never writes a block and keeps no descriptor between rounds. All it changes is under
+ * the heap lock, by trylock: it never makes the program wait (a busy round is skipped). */
+#define _GNU_SOURCE
+#include "advise.h"
+
+#include "heap.h"
+#include "log.h"
+#include "options.h"
+#include "stats_internal.h"
+#include "stopworld.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_MS 100
+#define MIN_READ (16ull << 20)     /* reads in a tick below this never suggest waste */
+#define FAULTS_PER_MIB 4           /* fewer faults per MiB read (over 256 KiB a fault): pages
+                                      nobody maps */
+#define SAMPLES_PER_TICK 512u
+#define DECIDE_AT 8                /* cached samples a block needs for a decision */
+#define SPELL_MS 1000u
+#define MAX_LEVEL 2
+#define PROBE_MS 3000u             /* waste this soon after a spell: the next spell is longer */
+
+static struct {
+    int started;          /* the thread runs (relaxed atomic; 0 again in a fork child) */
+    pid_t tid;            /* relaxed atomic */
+    size_t random_blocks; /* blocks in a spell (heap lock) */
+    uint64_t rnd;         /* the advisor thread's own */
+    struct rusage last;   /* the advisor thread's own */
+} adv;
+
+struct tally {
+    uint64_t read;   /* bytes read from disk since the last round */
+    uint64_t faults; /* page faults, major and minor */
+    int pagemap;     /* /proc/self/pagemap for this round, or -1 */
+};
+
+static uint64_t next_rnd(void)
+{
+    adv.rnd ^= adv.rnd << 13;
+    adv.rnd ^= adv.rnd >> 7;
+    adv.rnd ^= adv.rnd << 17;
+    return adv.rnd;
+}
+
+static int candidate(const struct mmvi_block *b)
+{
+    return b->state == MMVI_BLOCK_LIVE && b->backing != MMVI_BACK_ANON && !b->sealed &&
+           !b->sparse && !__atomic_load_n(&b->busy, __ATOMIC_RELAXED);
+}
+
+/* Is the page at addr mapped in this process? -1 when pagemap cannot say. */
+static int mapped(int pagemap, uintptr_t addr, uint64_t *entries, int n)
+{
+    off_t at = (off_t)(addr / mmvi_page_size()) * 8;
+    ssize_t got = pread(pagemap, entries, (size_t)n * 8, at);
+    return got < 8 ? -1 : (int)(got / 8);
+}
+
+static void set_random(struct mmvi_block *b, uint64_t now)
+{
+    int again = b->ra_since_ms && now - b->ra_since_ms < PROBE_MS;
+    b->ra_level = again ? (uint8_t)(b->ra_level < MAX_LEVEL ? b->ra_level + 1 : MAX_LEVEL) : 0;
+    mmvi_os_advise((void *)b->addr, b->size, MADV_RANDOM);
+    b->ra_random = 1;
+    b->ra_since_ms = now;
+    adv.random_blocks++;
+    mmvi_stat_inc(MMVI_STAT_ADVISE_RANDOM);
+    mmvi_log(2, "block %p: read-around wasted, off for %u ms", (void *)b->addr,
+             SPELL_MS << b->ra_level);
+}
+
+static void set_normal(struct mmvi_block *b, uint64_t now)
+{
+    mmvi_os_advise((void *)b->addr, b->size, MADV_NORMAL);
+    b->ra_random = 0;
+    b->ra_since_ms = now;
+    b->ra_cached = b->ra_unmapped = 0;
+    adv.random_blocks--;
+    mmvi_stat_inc(MMVI_STAT_ADVISE_PROBES);
+}
+
+/* Samples k pages of b: how many the page cache holds, how many of those nobody maps. */
+static void sample_waste(struct mmvi_block *b, unsigned k, int pagemap)
+{
+    size_t pages = b->size / mmvi_page_size();
+    for (unsigned i = 0; i < k && b->ra_cached < UINT16_MAX; i++) {
+        uintptr_t addr = b->addr + (uintptr_t)(next_rnd() % pages) * mmvi_page_size();
+        unsigned char v = 0;
+        uint64_t e;
+        if (mincore((void *)addr, mmvi_page_size(), &v) != 0 || !(v & 1))
+            continue;
+        b->ra_cached++;
+        if (mapped(pagemap, addr, &e, 1) == 1 && !(e >> 63))
+            b->ra_unmapped++;
+    }
+    mmvi_stat_add(MMVI_STAT_ADVISE_SAMPLES, k);
+}
+
+static unsigned samples_for(const struct mmvi_block *b)
+{
+    size_t k = b->size >> 24; /* one per 16 MiB, from 2 to 64 */
+    return k < 2 ? 2 : k > 64 ? 64 : (unsigned)k;
+}
+
+/* A block in a spell: at its end, the kernel's read-around comes back. */
+static void spell(struct mmvi_block *b, uint64_t now)
+{
+    if (now - b->ra_since_ms >= (uint64_t)SPELL_MS << b->ra_level)
+        set_normal(b, now);
+}
+
+/* Blocks that read around: sampled (within the round's budget), decided once they have enough
+ * samples. Small blocks rarely reach that alone; they are decided together. */
+static void check_waste(const struct tally *t, uint64_t now)
+{
+    uint64_t wanted = 0;
+    for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
+        if (candidate(b) && !b->ra_random)
+            wanted += samples_for(b);
+    unsigned small_cached = 0, small_unmapped = 0;
+    for (struct mmvi_block *b = mmvi_heap.blocks; b && wanted; b = b->next) {
+        if (!candidate(b) || b->ra_random)
+            continue;
+        uint64_t k = samples_for(b);
+        if (wanted > SAMPLES_PER_TICK) /* scaled down, rounded at random */
+            k = (k * SAMPLES_PER_TICK + next_rnd() % wanted) / wanted;
+        sample_waste(b, (unsigned)k, t->pagemap);
+        if (samples_for(b) < 64) {
+            small_cached += b->ra_cached;
+            small_unmapped += b->ra_unmapped;
+        } else if (b->ra_cached >= DECIDE_AT) {
+            if (2u * b->ra_unmapped > b->ra_cached)
+                set_random(b, now);
+            b->ra_cached = b->ra_unmapped = 0;
+        }
+    }
+    if (small_cached < 2 * DECIDE_AT)
+        return;
+    int waste = 2 * small_unmapped > small_cached;
+    for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
+        if (candidate(b) && !b->ra_random && samples_for(b) < 64) {
+            if (waste && b->ra_cached)
+                set_random(b, now);
+            b->ra_cached = b->ra_unmapped = 0;
+        }
+}
+
+/* One round, under the lock. */
+static void advise_blocks(struct tally *t, uint64_t now)
+{
+    int waste = t->read >= MIN_READ && t->faults * (1ull << 20) < FAULTS_PER_MIB * t->read;
+    if (!waste && !adv.random_blocks)
+        return;
+    t->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (t->pagemap < 0)
+        return; /* without it nothing can tell wasted pages from used ones */
+    for (struct mmvi_block *b = mmvi_heap.blocks; b && adv.random_blocks; b = b->next)
+        if (b->ra_random)
+            spell(b, now);
+    if (waste)
+        check_waste(t, now);
+    close(t->pagemap);
+}
+
+static void tick(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0 || pthread_mutex_trylock(&mmvi_heap.lock) != 0)
+        return; /* the counters keep: the next round sees both */
+    struct tally t = {
+        .read = (uint64_t)(ru.ru_inblock - adv.last.ru_inblock) * 512,
+        .faults = (uint64_t)(ru.ru_majflt - adv.last.ru_majflt + ru.ru_minflt -
+                             adv.last.ru_minflt),
+        .pagemap = -1,
+    };
+    adv.last = ru;
+    if (mmvi_heap.state == MMVI_HEAP_READY)
+        advise_blocks(&t, mmvi_now_ms());
+    pthread_mutex_unlock(&mmvi_heap.lock);
+}
+
+static void *advisor(void *arg)
+{
+    (void)arg;
+    prctl(PR_SET_NAME, "mmvec-advise", 0, 0, 0);
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    mmvi_stw_ignore(tid);
+    __atomic_store_n(&adv.tid, tid, __ATOMIC_RELEASE);
+    adv.rnd = (uint64_t)tid * 0x9e3779b97f4a7c15ull | 1;
+    getrusage(RUSAGE_SELF, &adv.last);
+    for (;;) {
+        struct timespec ts = {0, TICK_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        tick();
+    }
+    return NULL;
+}
+
+void mmvi_advise_kick(void)
+{
+    if (mmvi_opt.advice != MMVI_ADVICE_AUTO || __atomic_load_n(&adv.started, __ATOMIC_RELAXED))
+        return;
+    uint64_t live = __atomic_load_n(&mmvi_stat_table[MMVI_STAT_BLOCK_BYTES_LIVE], __ATOMIC_RELAXED);
+    uint64_t ram = __atomic_load_n(&mmvi_stat_table[MMVI_STAT_RAM_BYTES_LIVE], __ATOMIC_RELAXED);
+    if (live <= ram) /* no file block: nothing to advise */
+        return;
+    int no = 0;
+    if (!__atomic_compare_exchange_n(&adv.started, &no, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        return;
+    /* Every signal blocked from its first instruction: the program's handlers never run on it,
+     * and a signal meant for the process goes to one of the program's own threads. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_t th;
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 64 * 1024);
+        rc = pthread_create(&th, &attr, advisor, NULL);
+        pthread_attr_destroy(&attr);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        mmvi_log(1, "read-around advisor not started: %s", strerror(rc));
+}
+
+pid_t mmvi_advise_tid(void)
+{
+    return __atomic_load_n(&adv.tid, __ATOMIC_ACQUIRE);
+}
+
+/* One entry of /proc/self/task: counts it, and whether it is neither the caller nor ours. */
+struct census {
+    pid_t self, ours;
+    int others;
+};
+
+static void count_thread(int dirfd, const char *name, void *arg)
+{
+    (void)dirfd;
+    struct census *c = arg;
+    pid_t tid = (pid_t)strtol(name, NULL, 10);
+    if (tid > 0 && tid != c->self && tid != c->ours)
+        c->others++;
+}
+
+int mmvi_advise_alone(void)
+{
+    pid_t ours = mmvi_advise_tid();
+    if (!ours)
+        return 0;
+    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    /* No thread can appear meanwhile: only the caller (busy here) and threads already listed
+     * could start one, and the advisor never does. */
+    struct census c = {(pid_t)syscall(SYS_gettid), ours, 0};
+    mmvi_os_each_entry(fd, count_thread, &c);
+    close(fd);
+    return c.others == 0;
+}
+
+void mmvi_advise_forget(void)
+{
+    __atomic_store_n(&adv.started, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&adv.tid, 0, __ATOMIC_RELAXED);
+    mmvi_stw_ignore(0);
+    adv.random_blocks = 0;
+    for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
+        if (b->ra_random) { /* the advice came with the mapping: no spell ends it here */
+            mmvi_os_advise((void *)b->addr, b->size, MADV_NORMAL);
+            b->ra_random = 0;
+        }
+}
