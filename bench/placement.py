@@ -10,14 +10,18 @@ joins before exec, so that the allocator finds its limit from the start:
   8 fits          a heap that fits: write, rewrite twice; realloc doubling; disk bytes dirtied
   9 out of core   one array 4x its cgroup: fill, random read-modify-writes, scan; mmvec
                   against glibc with a swap file on the same disk, and the disk itself
-                  (dd direct write and read, fio 4 KiB random reads at queue depth 1)
+                  (dd direct write and read, fio 4 KiB random reads at queue depth 1, with 8
+                  jobs, and at queue depth 32 with libaio); the same at 2 GiB in 512 MiB with
+                  seed 7 (ooc-seed7); and with 8 threads (ooc-threads): random reads of one
+                  array, then each thread its own block filled and scanned
   10 late         RAM blocks placed while memory is plentiful, then the small heap grows past
                   the limit: mmvec must move blocks to files (1 and 2 threads)
   11 many         a heap 4x its cgroup in 64 MiB and in 1 MiB blocks
   12 malloc-large mimalloc-bench's malloc-large workload (written anew, same distribution)
 
 They run only when named: `suite.py --only placement` (all), or any of the keys
-fits,outofcore,late,many,malloclarge. The swap file exists only around each run of
+fits,outofcore,late,many,malloclarge (outofcore: all three of 9; ooc-seed7 and ooc-threads
+each one alone). The swap file exists only around each run of
 `glibc + swap`, and is always switched off and deleted, on failure and on a signal too
 (SIGTERM/SIGHUP/SIGINT unwind through `finally`), and at the next start if a suite died hard.
 """
@@ -32,11 +36,13 @@ import time
 
 S = None  # the suite module (bench/suite.py), bound by bind()
 
-KEYS = ("fits", "outofcore", "late", "many", "malloclarge")
+KEYS = ("fits", "outofcore", "ooc-seed7", "ooc-threads", "late", "many", "malloclarge")
 GROUP = "placement"
 FILE = "mmvec file"
+KERNEL_RA = "mmvec kernel-ra"  # MMVEC_ADVICE=normal: the kernel's read-around alone (issue 12)
 SWAP = "glibc + swap"
-DISK = "disk: dd direct, fio 4K QD1"
+DISK = "disk: dd direct, fio 4K QD1"  # the name of old results too; it runs more fio now
+DISK_JOBS = 8  # fio --numjobs of the disk's reference for threaded random reads (default)
 SWAP_PREFIX = "mmvec-bench-swap-"
 ACTIVE_SWAPS = set()
 
@@ -50,15 +56,20 @@ def bind(suite_module):
 
 def sizes(cfg):
     """Full sizes (the issue's) or --quick's smoke sizes; --fits-total, --ooc-total,
-    --ooc-limit, --ooc-ops and --ooc-budget override either."""
+    --ooc-limit, --ooc-ops and --ooc-budget override either (the ooc sizes of the first item
+    of 9 only; the budget of all three). ooc7: (array, cgroup, RMW, seed) of the case where
+    a kernel read-around pathology was seen; ooct: (array, cgroup, threads, reads per
+    thread) of ooc-threads. Quick: a quarter of the sizes, a tenth of the operations."""
     if cfg.quick:
         s = dict(fits="512M", fits_block="64M", realloc_start="1M",
                  ooc="1G", ooc_limit="256M", ooc_ops=200000, ooc_budget=10, fio_s=3,
+                 ooc7=("512M", "128M", 20000, 7), ooct=("1G", "256M", 8, 25000),
                  late=("128M", "16M", "160M", "4000", "256M"),
                  many=("512M", ["16M", "1M"], "128M"), mlarge=200)
     else:
         s = dict(fits="6G", fits_block="64M", realloc_start="1M",
                  ooc="4G", ooc_limit="1G", ooc_ops=2000000, ooc_budget=20, fio_s=10,
+                 ooc7=("2G", "512M", 200000, 7), ooct=("4G", "1G", 8, 250000),
                  late=("512M", "64M", "640M", "4000", "1G"),
                  many=("2G", ["64M", "1M"], "512M"), mlarge=2000)
     for key, opt in (("fits", "fits_total"), ("ooc", "ooc_total"), ("ooc_limit", "ooc_limit"),
@@ -76,8 +87,9 @@ def make_items(cfg):
 
     def add(workload, key, param, args, timeout, allocs, cgroup=None, driver="pw", **kw):
         it = Item(workload, param, args, timeout)
-        it.kind, it.keys, it.allocs, it.cgroup, it.driver = "placement", (key, GROUP), allocs, \
-            cgroup, driver
+        keys = key if isinstance(key, tuple) else (key,)
+        it.kind, it.keys, it.allocs, it.cgroup, it.driver = "placement", keys + (GROUP,), \
+            allocs, cgroup, driver
         it.opt_in = True
         it.optional_allocs = kw.get("optional", [])
         it.swap_size = kw.get("swap_size")
@@ -94,8 +106,27 @@ def make_items(cfg):
     ooc_param = f"{s['ooc']} array in {s['ooc_limit']} cgroup, {s['ooc_ops']} RMW"
     add("9 out of core", "outofcore", ooc_param,
         ["ooc", s["ooc"], str(s["ooc_ops"]), str(s["ooc_budget"])], int(s["ooc_budget"]) + 600,
-        ["mmvec", SWAP, "glibc"], cgroup=s["ooc_limit"], optional=[FILE],
+        ["mmvec", SWAP, "glibc"], cgroup=s["ooc_limit"], optional=[FILE, KERNEL_RA],
         swap_size=S.parse_mib(s["ooc"]), disk=dict(mib=S.parse_mib(s["ooc"]), fio_s=s["fio_s"]))
+    # The same at half the size with seed 7: the case where a kernel read-around pathology
+    # was seen.
+    total, limit, ops, seed = s["ooc7"]
+    add("9 out of core", ("ooc-seed7", "outofcore"),
+        f"{total} array in {limit} cgroup, {ops} RMW, seed {seed}",
+        ["ooc", total, str(ops), str(s["ooc_budget"]), str(seed)], int(s["ooc_budget"]) + 600,
+        ["mmvec", SWAP, "glibc"], cgroup=limit, optional=[FILE, KERNEL_RA], swap_size=S.parse_mib(total),
+        disk=dict(mib=S.parse_mib(total), fio_s=s["fio_s"]))
+    # Threads: random reads of one array by all of them, then a block of each, filled and
+    # scanned. The array is freed before the blocks are made: the swap file needs one TOTAL.
+    total, limit, nth, ops = s["ooct"]
+    each = f"{S.parse_mib(total) // nth}M"
+    add("9 out of core", ("ooc-threads", "outofcore"),
+        f"{total} array in {limit} cgroup, {nth} threads x {ops} random reads; "
+        f"then {nth} threads x {each} blocks, fill and scan",
+        ["ooc-threads", total, str(nth), str(ops), str(s["ooc_budget"])],
+        int(s["ooc_budget"]) + 900, ["mmvec", SWAP, "glibc"], cgroup=limit, optional=[FILE, KERNEL_RA],
+        swap_size=S.parse_mib(total), disk=dict(mib=S.parse_mib(total), fio_s=s["fio_s"],
+                                                jobs=nth))
 
     big_total, block, small, ssize, limit = s["late"]
     for mode in ("1thread", "2threads"):
@@ -124,6 +155,8 @@ def make_items(cfg):
 def extra_allocs(mmvec_base):
     """The contenders only these workloads have."""
     return [S.Alloc(FILE, env={"MMVEC_PLACEMENT": "file"}, threshold="default",
+                    placement_only=True, **mmvec_base),
+            S.Alloc(KERNEL_RA, env={"MMVEC_ADVICE": "normal"}, threshold="default",
                     placement_only=True, **mmvec_base),
             S.Alloc(SWAP, placement_only=True)]
 
@@ -481,12 +514,18 @@ def record(runner, rnd, alloc, item, rc, out, err, cg, wall):
 
 def run_disk(runner, rnd, alloc, item):
     """dd oflag=direct writes the array's size, iflag=direct reads it back; fio reads 4 KiB at
-    random from that file at queue depth 1. Reported under the out-of-core metrics they bound:
-    fill_GBps (dd write), scan_GBps (dd read), rmw_per_s (fio IOPS)."""
+    random from that file (psync, direct): at queue depth 1, with N jobs at depth 1 each (the
+    item's threads, else DISK_JOBS), and (when fio has libaio) at queue depth 32. Reported
+    under the out-of-core metrics they bound: fill_GBps (dd write), scan_GBps (dd read),
+    rmw_per_s (fio QD1 IOPS: one thread's random accesses), reads_per_s (fio N jobs: the
+    threads' random reads); fio_qd32_iops, what the disk does with one thread's requests
+    in parallel."""
     cfg = runner.cfg
     path = os.path.join(cfg.scratch, "disk-reference.bin")
     mib = item.disk["mib"]
     env = runner.env_for(alloc)
+    jobs = item.disk.get("jobs", DISK_JOBS)
+    os.sync()  # the disk's own rate: no writeback of the runs before it in flight
     try:
         for metric, cmd, what in (
                 ("fill_GBps", ["dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={mib}",
@@ -505,19 +544,46 @@ def run_disk(runner, rnd, alloc, item):
             runner.emit(rnd, alloc, item, status="unavailable",
                         detail="fio not installed (apt-get install -y fio)")
             return
-        cmd = [fio, "--name=randread", f"--filename={path}", "--rw=randread", "--bs=4k",
-               "--iodepth=1", "--ioengine=psync", "--direct=1", f"--size={mib}M",
-               f"--runtime={item.disk['fio_s']}", "--time_based", "--randrepeat=1",
-               "--output-format=json"]
-        rc, out, err, _ = runner.launch(cmd, env, item.timeout)
-        try:
-            read = json.loads(out[out.index("{"):])["jobs"][0]["read"]
-            runner.emit(rnd, alloc, item, "rmw_per_s", f"{read['iops']:.6g}", "ops/s", "ok",
-                        "fio randread 4 KiB, iodepth 1, psync, direct: IOPS")
-            runner.emit(rnd, alloc, item, "fio_lat_us", f"{read['lat_ns']['mean'] / 1000:.6g}",
-                        "us", "ok", "fio mean latency")
-        except (ValueError, KeyError, IndexError):
-            runner.emit(rnd, alloc, item, status="fail",
-                        detail="fio: " + (S.stderr_note(err) or f"rc {rc}, no JSON"))
+        runs = [(["--iodepth=1", "--ioengine=psync"],
+                 [("rmw_per_s", "iops", "fio randread 4 KiB, iodepth 1, psync, direct: IOPS"),
+                  ("fio_lat_us", "lat", "fio QD1 mean latency")]),
+                ([f"--numjobs={jobs}", "--group_reporting", "--iodepth=1", "--ioengine=psync"],
+                 [("reads_per_s", "iops", f"fio randread 4 KiB, {jobs} jobs "
+                   f"(--numjobs={jobs} --group_reporting), iodepth 1 each, psync, "
+                   f"direct: IOPS of all"),
+                  ("fio_jobs_lat_us", "lat", f"fio {jobs} jobs mean latency")])]
+        if fio_has_libaio(fio):
+            runs.append((["--iodepth=32", "--ioengine=libaio"],
+                         [("fio_qd32_iops", "iops",
+                           "fio randread 4 KiB, iodepth 32, libaio, direct: IOPS")]))
+        else:
+            say_once("bench: fio has no libaio engine: no fio_qd32_iops")
+        for opts, metrics in runs:
+            cmd = [fio, "--name=randread", f"--filename={path}", "--rw=randread", "--bs=4k",
+                   "--direct=1", f"--size={mib}M", f"--runtime={item.disk['fio_s']}",
+                   "--time_based", "--randrepeat=1", "--output-format=json"] + opts
+            rc, out, err, _ = runner.launch(cmd, env, item.timeout)
+            try:
+                read = json.loads(out[out.index("{"):])["jobs"][0]["read"]
+                for metric, key, what in metrics:
+                    if key == "iops":
+                        runner.emit(rnd, alloc, item, metric, f"{read['iops']:.6g}", "ops/s",
+                                    "ok", what)
+                    else:
+                        runner.emit(rnd, alloc, item, metric,
+                                    f"{read['lat_ns']['mean'] / 1000:.6g}", "us", "ok", what)
+            except (ValueError, KeyError, IndexError):
+                runner.emit(rnd, alloc, item, status="fail",
+                            detail=f"fio {' '.join(opts)}: " +
+                            (S.stderr_note(err) or f"rc {rc}, no JSON"))
     finally:
         S.try_remove(path)
+
+
+def fio_has_libaio(fio):
+    """Whether this fio was built with the libaio engine (`fio --enghelp=libaio`)."""
+    try:
+        return subprocess.run([fio, "--enghelp=libaio"], capture_output=True,
+                              timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False

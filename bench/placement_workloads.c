@@ -10,9 +10,16 @@
  *                                     twice (each a read-modify-write of every word), check
  *     fits realloc TOTAL START        one block from START, doubled by realloc up to TOTAL
  *                                     (each new tail written), then rewritten and checked
- *     ooc TOTAL OPS [BUDGET_S]        one TOTAL array: sequential fill, OPS random 8-byte
+ *     ooc TOTAL OPS [BUDGET_S [SEED]] one TOTAL array: sequential fill, OPS random 8-byte
  *                                     read-modify-writes (stopping early past BUDGET_S
- *                                     seconds), sequential scan and checksum
+ *                                     seconds; splitmix64 seeded with SEED, default 42),
+ *                                     sequential scan and checksum
+ *     ooc-threads TOTAL THREADS OPS [BUDGET_S [SEED]]
+ *                                     one TOTAL array filled by the main thread, then THREADS
+ *                                     threads each doing OPS random 8-byte reads (seed SEED +
+ *                                     thread number), every word read checked; then THREADS
+ *                                     threads each malloc, fill and scan TOTAL / THREADS;
+ *                                     rates aggregated over the threads
  *     late BIG BLOCK SMALL SIZE MODE  BIG in BLOCK blocks first (memory plentiful), then the
  *                                     small heap grows by SMALL in SIZE mallocs, then every
  *                                     byte checked; MODE 1thread, or 2threads: meanwhile a
@@ -276,14 +283,36 @@ static int wl_fits(int argc, char **argv)
 
 /* ---- ooc: one array larger than the memory limit ------------------------------------------- */
 
+/* A decimal (or 0x hex) count, the whole string; 0 or -1. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || end == s || *end || *s == '-')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* The sum of word_of(k) for base <= k < base + n, modulo 2^64: GOLD times the sum of the
+ * indices, n * base + n(n-1)/2. */
+static uint64_t sum_words(uint64_t base, uint64_t n)
+{
+    uint64_t tri = n == 0 ? 0 : (n % 2 == 0) ? (n / 2) * (n - 1) : n * ((n - 1) / 2);
+    return (n * base + tri) * GOLD;
+}
+
 static int wl_ooc(int argc, char **argv)
 {
-    uint64_t total, ops, budget = 0;
-    if (argc < 2 || aw_parse_size(argv[0], &total) || aw_parse_size(argv[1], &ops) ||
-        total < 4096 || (argc > 2 && aw_parse_size(argv[2], &budget)))
+    uint64_t total, ops, budget = 0, seed0 = 42;
+    if (argc < 2 || argc > 4 || aw_parse_size(argv[0], &total) ||
+        aw_parse_size(argv[1], &ops) || total < 4096 ||
+        (argc > 2 && aw_parse_size(argv[2], &budget)) || (argc > 3 && parse_u64(argv[3], &seed0)))
         return AW_EXIT_USAGE;
     char param[96], s1[32];
-    snprintf(param, sizeof param, "%s array", size_str(total, s1));
+    snprintf(param, sizeof param, "%s array seed %llu", size_str(total, s1),
+             (unsigned long long)seed0);
     size_t n = (size_t)(total / 8);
     double t0 = aw_now();
     uint64_t *a = malloc(n * 8);
@@ -294,9 +323,10 @@ static int wl_ooc(int argc, char **argv)
     info_owned((void **)&a, 1);
     write_words(a, 0, n, 0);
     double t1 = aw_now();
-    /* Random read-modify-writes: a fixed-seed PRNG picks the word and the value added. The
-     * expected checksum follows without the array: sum of word_of(k) plus every addend. */
-    uint64_t seed = 42, added = 0, done = 0;
+    /* Random read-modify-writes: a seeded PRNG (SEED, 42 by default) picks the word and the
+     * value added. The expected checksum follows without the array: sum of word_of(k) plus
+     * every addend. */
+    uint64_t seed = seed0, added = 0, done = 0;
     for (; done < ops; done++) {
         uint64_t r = splitmix(&seed);
         uint64_t k = r % n, v = (r >> 17) | 1;
@@ -314,10 +344,7 @@ static int wl_ooc(int argc, char **argv)
     double t3 = aw_now();
     free(a);
     double t4 = aw_now();
-    /* sum of k * GOLD for k < n = GOLD * n(n-1)/2, modulo 2^64 */
-    uint64_t tri = (n % 2 == 0) ? (uint64_t)(n / 2) * (uint64_t)(n - 1)
-                                : (uint64_t)n * (uint64_t)((n - 1) / 2);
-    if (sum != tri * GOLD + added) {
+    if (sum != sum_words(0, n) + added) {
         aw_fail("ooc", param, "checksum mismatch: the array lost data");
         return AW_EXIT_FAIL;
     }
@@ -332,6 +359,207 @@ static int wl_ooc(int argc, char **argv)
         aw_info("ooc_rmw_stopped", "after %llu of %llu operations (budget %llu s)",
                 (unsigned long long)done, (unsigned long long)ops, (unsigned long long)budget);
     report_io("ooc", param);
+    return AW_EXIT_OK;
+}
+
+/* ---- ooc-threads: the out-of-core array with threads ----------------------------------------
+ *
+ * (a) One TOTAL array, filled sequentially by the main thread with word_of(k) in word k; then
+ * THREADS threads each read OPS random words (thread i's splitmix64 seeded with SEED + i),
+ * checking every word read against word_of(k) and summing both: the sums must agree too.
+ * (b) The array freed, THREADS threads each malloc their own TOTAL / THREADS block, fill it
+ * (word_of of its global word index), and, once every thread has filled, scan it and check the
+ * sum. Every phase starts and ends at a barrier of all the threads and the main thread, so the
+ * rates are aggregates: all the bytes (or reads) over the time from first start to last end. */
+
+struct oocth {
+    pthread_barrier_t bar;
+    int nthreads;
+    uint64_t *a;        /* (a): the shared array */
+    size_t n;           /* (a): its words */
+    uint64_t ops, seed, budget;
+    double t_start;     /* (a): when the reads began (set before the start barrier) */
+    size_t words;       /* (b): words of each thread's block */
+};
+
+struct oocth_one {
+    struct oocth *S;
+    int i;
+    uint64_t done, bad, first_bad, sum, expect; /* (a) */
+    uint64_t *block;                            /* (b) */
+    bool nomem;
+    uint64_t scan_sum;
+};
+
+static void *oocth_reader(void *arg)
+{
+    struct oocth_one *T = arg;
+    struct oocth *S = T->S;
+    uint64_t seed = S->seed + (uint64_t)T->i, sum = 0, expect = 0, bad = 0, done = 0;
+    const volatile uint64_t *a = S->a;
+    pthread_barrier_wait(&S->bar);
+    for (; done < S->ops; done++) {
+        uint64_t k = splitmix(&seed) % S->n;
+        uint64_t v = a[k];
+        if (v != word_of(k) && bad++ == 0)
+            T->first_bad = k;
+        sum += v;
+        expect += word_of(k);
+        if ((done & 255) == 255 && S->budget && aw_now() - S->t_start > (double)S->budget) {
+            done++;
+            break;
+        }
+    }
+    T->done = done;
+    T->bad = bad;
+    T->sum = sum;
+    T->expect = expect;
+    pthread_barrier_wait(&S->bar);
+    return NULL;
+}
+
+static void *oocth_block(void *arg)
+{
+    struct oocth_one *T = arg;
+    struct oocth *S = T->S;
+    uint64_t base = (uint64_t)T->i * S->words;
+    pthread_barrier_wait(&S->bar);
+    T->block = malloc(S->words * 8);
+    if (T->block)
+        write_words(T->block, 0, S->words, base);
+    else
+        T->nomem = true;
+    pthread_barrier_wait(&S->bar); /* every block filled */
+    uint64_t sum = 0;
+    const volatile uint64_t *b = T->block;
+    for (size_t j = 0; b && j < S->words; j++)
+        sum += b[j];
+    T->scan_sum = sum;
+    pthread_barrier_wait(&S->bar); /* every block scanned */
+    return NULL;
+}
+
+/* Starts S->nthreads threads of fn on T; -1 and a FAIL line when one cannot start. */
+static int oocth_start(const char *param, struct oocth *S, struct oocth_one *T, pthread_t *tid,
+                       void *(*fn)(void *))
+{
+    for (int i = 0; i < S->nthreads; i++) {
+        T[i] = (struct oocth_one){.S = S, .i = i};
+        int rc = pthread_create(&tid[i], NULL, fn, &T[i]);
+        if (rc) {
+            aw_fail("ooc-threads", param, "pthread_create: %s", strerror(rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int wl_ooc_threads(int argc, char **argv)
+{
+    uint64_t total, nth, ops, budget = 0, seed0 = 42;
+    if (argc < 3 || argc > 5 || aw_parse_size(argv[0], &total) || parse_u64(argv[1], &nth) ||
+        parse_u64(argv[2], &ops) || nth < 1 || nth > 256 || total < 4096 * nth ||
+        (argc > 3 && aw_parse_size(argv[3], &budget)) || (argc > 4 && parse_u64(argv[4], &seed0)))
+        return AW_EXIT_USAGE;
+    char param[128], s1[32];
+    snprintf(param, sizeof param, "%s array %llu threads seed %llu", size_str(total, s1),
+             (unsigned long long)nth, (unsigned long long)seed0);
+    struct oocth S = {.nthreads = (int)nth, .n = (size_t)(total / 8), .ops = ops,
+                      .seed = seed0, .budget = budget};
+    struct oocth_one *T = calloc(nth, sizeof *T);
+    pthread_t *tid = calloc(nth, sizeof *tid);
+    if (!T || !tid || pthread_barrier_init(&S.bar, NULL, (unsigned)nth + 1))
+        return AW_EXIT_FAIL;
+
+    /* (a) */
+    double t0 = aw_now();
+    S.a = malloc(S.n * 8);
+    if (!S.a) {
+        aw_fail("ooc-threads", param, "malloc(%s) returned NULL", s1);
+        return AW_EXIT_FAIL;
+    }
+    info_owned((void **)&S.a, 1);
+    write_words(S.a, 0, S.n, 0);
+    double t1 = aw_now();
+    if (oocth_start(param, &S, T, tid, oocth_reader))
+        return AW_EXIT_FAIL;
+    S.t_start = aw_now();
+    pthread_barrier_wait(&S.bar);
+    pthread_barrier_wait(&S.bar);
+    double t2 = aw_now();
+    uint64_t done = 0;
+    for (int i = 0; i < S.nthreads; i++) {
+        pthread_join(tid[i], NULL);
+        done += T[i].done;
+    }
+    for (int i = 0; i < S.nthreads; i++) {
+        if (T[i].bad) {
+            aw_fail("ooc-threads", param, "thread %d read %llu wrong words (first: word %llu)",
+                    i, (unsigned long long)T[i].bad, (unsigned long long)T[i].first_bad);
+            return AW_EXIT_FAIL;
+        }
+        if (T[i].sum != T[i].expect) {
+            aw_fail("ooc-threads", param, "thread %d: checksum of its reads mismatches", i);
+            return AW_EXIT_FAIL;
+        }
+    }
+    uint64_t done_min = T[0].done;
+    for (int i = 1; i < S.nthreads; i++)
+        done_min = T[i].done < done_min ? T[i].done : done_min;
+    free(S.a);
+    double t3 = aw_now();
+    /* (a)'s figures at once: a run killed in (b) keeps them. */
+    double bytes = (double)S.n * 8;
+    aw_result("ooc-threads", param, "fill_GBps", bytes / (t1 - t0) / 1e9, "GB/s");
+    aw_result("ooc-threads", param, "reads_per_s", (double)done / (t2 - S.t_start), "ops/s");
+    aw_result("ooc-threads", param, "reads_done", (double)done, "ops");
+    aw_result("ooc-threads", param, "free_s", t3 - t2, "s");
+    if (done_min < ops)
+        aw_info("ooc_reads_stopped", "after %llu to %llu of %llu reads per thread (budget %llu s)",
+                (unsigned long long)done_min, (unsigned long long)(done / nth),
+                (unsigned long long)ops, (unsigned long long)budget);
+
+    /* (b) */
+    S.words = S.n / (size_t)nth;
+    if (oocth_start(param, &S, T, tid, oocth_block))
+        return AW_EXIT_FAIL;
+    pthread_barrier_wait(&S.bar);
+    double t4 = aw_now();
+    pthread_barrier_wait(&S.bar);
+    double t5 = aw_now();
+    pthread_barrier_wait(&S.bar);
+    double t6 = aw_now();
+    for (int i = 0; i < S.nthreads; i++)
+        pthread_join(tid[i], NULL);
+    for (int i = 0; i < S.nthreads; i++) {
+        if (T[i].nomem) {
+            aw_fail("ooc-threads", param, "thread %d: malloc of its block returned NULL", i);
+            return AW_EXIT_FAIL;
+        }
+        if (T[i].scan_sum != sum_words((uint64_t)i * S.words, S.words)) {
+            aw_fail("ooc-threads", param, "thread %d: checksum mismatch: its block lost data", i);
+            return AW_EXIT_FAIL;
+        }
+    }
+    void **blocks = calloc(nth, sizeof *blocks);
+    for (int i = 0; blocks && i < S.nthreads; i++)
+        blocks[i] = T[i].block;
+    if (blocks)
+        info_owned(blocks, nth);
+    for (int i = 0; i < S.nthreads; i++)
+        free(T[i].block);
+    double t7 = aw_now();
+    free(blocks);
+    pthread_barrier_destroy(&S.bar);
+
+    double tbytes = (double)S.words * 8 * (double)nth;
+    aw_result("ooc-threads", param, "tfill_GBps", tbytes / (t5 - t4) / 1e9, "GB/s");
+    aw_result("ooc-threads", param, "tscan_GBps", tbytes / (t6 - t5) / 1e9, "GB/s");
+    aw_result("ooc-threads", param, "tfree_s", t7 - t6, "s");
+    aw_result("ooc-threads", param, "total_s", t7 - t0, "s");
+    report_io("ooc-threads", param);
+    free(T);
+    free(tid);
     return AW_EXIT_OK;
 }
 
@@ -577,7 +805,8 @@ static int wl_many(int argc, char **argv)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: placement_workloads [--expect-sym=NAME] fits|ooc|late|many ARGS "
+    fprintf(stderr, "usage: placement_workloads [--expect-sym=NAME] "
+                    "fits|ooc|ooc-threads|late|many ARGS "
                     "(see the head of bench/placement_workloads.c)\n");
     return AW_EXIT_USAGE;
 }
@@ -604,6 +833,7 @@ int main(int argc, char **argv)
     char **a = argv + i + 1;
     int rc = strcmp(wl, "fits") == 0   ? wl_fits(n, a)
              : strcmp(wl, "ooc") == 0  ? wl_ooc(n, a)
+             : strcmp(wl, "ooc-threads") == 0 ? wl_ooc_threads(n, a)
              : strcmp(wl, "late") == 0 ? wl_late(n, a)
              : strcmp(wl, "many") == 0 ? wl_many(n, a)
                                        : AW_EXIT_USAGE;

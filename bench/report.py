@@ -13,7 +13,8 @@ import subprocess
 from collections import defaultdict
 
 HIGHER_BETTER = {"Mpairs_per_s", "write_GBps", "read_GBps", "fill_GBps", "scan_GBps",
-                 "rmw_per_s", "zeroed_GBps"}
+                 "rmw_per_s", "zeroed_GBps", "reads_per_s", "tfill_GBps", "tscan_GBps",
+                 "fio_qd32_iops"}
 BASELINE = "glibc"
 DD = "dd oflag=direct"
 # Workload: (title, metrics shown, y label of the plot, plot clusters by 'param' or 'metric')
@@ -40,11 +41,18 @@ PLACEMENT = {
                ["malloc_s", "write_s", "grow_s", "rewrite1_s", "rewrite2_s", "check_s", "free_s",
                 "total_s", "disk_write_MiB", "blocks_ram", "moved_blocks"]),
     "9 out of core": ("One array 4x its memory cgroup: sequential fill, random 8-byte "
-                      "read-modify-writes (fixed seed), sequential scan and checksum; the disk "
-                      "row: dd oflag=direct write, fio 4 KiB random reads at queue depth 1 (IOPS), "
-                      "dd iflag=direct read", "glibc + swap",
-                      ["fill_GBps", "rmw_per_s", "scan_GBps", "rmw_done", "total_s", "peak_MiB",
-                       "disk_write_MiB", "moved_blocks", "fio_lat_us"]),
+                      "read-modify-writes (fixed seed: 42, or as named), sequential scan and "
+                      "checksum. With threads: the array filled by one thread, then random "
+                      "8-byte reads by every thread (reads_per_s of all, each read checked), "
+                      "then each thread's own block filled and scanned (tfill_GBps, tscan_GBps "
+                      "of all). The disk row: dd oflag=direct write (fill), dd iflag=direct "
+                      "read (scan), fio 4 KiB random reads, psync, direct: at queue depth 1 "
+                      "(rmw_per_s), with 8 jobs (reads_per_s), at queue depth 32 with libaio "
+                      "(fio_qd32_iops)", "glibc + swap",
+                      ["fill_GBps", "rmw_per_s", "scan_GBps", "rmw_done", "reads_per_s",
+                       "reads_done", "tfill_GBps", "tscan_GBps", "total_s", "peak_MiB",
+                       "disk_write_MiB", "moved_blocks", "fio_lat_us", "fio_jobs_lat_us",
+                       "fio_qd32_iops"]),
     "10 late pressure": ("Blocks placed while memory is plentiful, then the small heap grows "
                          "past the cgroup's limit, then every byte checked (2 threads: a second "
                          "thread rewrites the blocks with memset and read(2) from a pipe "
@@ -63,7 +71,7 @@ PLACEMENT = {
 NO_RATIO = {"disk_write_MiB", "disk_cancelled_MiB", "blocks_ram", "blocks_file_when_tight",
             "moved_blocks", "moved_MiB", "moved_ms", "moved_longest_ms", "moved_failed",
             "moved_held_off", "ram_peak_MiB", "stats_disk_MiB", "peak_MiB", "rmw_done",
-            "writer_rounds", "fio_lat_us"}
+            "writer_rounds", "fio_lat_us", "fio_jobs_lat_us", "reads_done"}
 PLACEMENT_DISK = "disk: dd direct, fio 4K QD1"
 STATUS_TEXT = {"oom-killed": "OOM-killed", "crashed": "crashed", "timeout": "timeout",
                "too-slow": "too slow", "unavailable": "unavailable", "n/a": "n/a",
@@ -258,9 +266,10 @@ def placement_tables(res, wl, notes, rounds):
                 "|" + "---|" * (len(cols) + 1)]
         for a in present:
             measured = any(k[0] == wl and k[1] == p and k[3] == a for k in res.ok)
-            if measured:
+            if measured:  # a failure is said in the cells with a value, not in the others
                 cells = [count_cell(res, wl, p, m, a) if m in COUNTS else
-                         cell(res, wl, p, m, a, notes, rounds) for m in cols]
+                         cell(res, wl, p, m, a, notes, rounds)
+                         if res.median(wl, p, m, a) is not None else "" for m in cols]
             else:  # killed, skipped, ...: said once, in the first column
                 cells = [cell(res, wl, p, cols[0], a, notes, rounds)] + [""] * (len(cols) - 1)
             out.append(f"| {a} | " + " | ".join(cells) + " |")
@@ -272,7 +281,7 @@ def placement_tables(res, wl, notes, rounds):
 
 
 COUNTS = {"blocks_ram", "blocks_file_when_tight", "moved_blocks", "moved_failed",
-          "moved_held_off", "rmw_done", "writer_rounds"}
+          "moved_held_off", "rmw_done", "writer_rounds", "reads_done"}
 
 
 def count_cell(res, wl, p, m, a):
@@ -283,19 +292,37 @@ def count_cell(res, wl, p, m, a):
     return f"{med:,.0f}" if med == int(med) else f"{med:,.1f}"
 
 
+# (the allocator's metric, the disk's metric it is divided by, the column's title)
+DISK_RATIOS = [("fill_GBps", "fill_GBps", "fill / dd write"),
+               ("rmw_per_s", "rmw_per_s", "read-modify-writes / fio QD1 IOPS"),
+               ("scan_GBps", "scan_GBps", "scan / dd read"),
+               ("reads_per_s", "reads_per_s", "threads' random reads / fio 8 jobs IOPS"),
+               ("reads_per_s", "rmw_per_s", "threads' random reads / fio QD1 IOPS"),
+               ("reads_per_s", "fio_qd32_iops", "threads' random reads / fio QD32 IOPS"),
+               ("tfill_GBps", "fill_GBps", "threads' fill / dd write"),
+               ("tscan_GBps", "scan_GBps", "threads' scan / dd read")]
+
+
+def cross_ratio(res, wl, p, m, a, base_m, base):
+    """Median over rounds of a's m / base's base_m in the same round."""
+    mine, theirs = res.ok.get((wl, p, m, a)), res.ok.get((wl, p, base_m, base))
+    if not mine or not theirs:
+        return None
+    r = [mine[k] / theirs[k] for k in mine if k in theirs and theirs[k] > 0]
+    return statistics.median(r) if r else None
+
+
 def disk_ratios(res, wl, p, present):
-    cols = [("fill_GBps", "fill / dd write"), ("rmw_per_s", "read-modify-writes / fio IOPS"),
-            ("scan_GBps", "scan / dd read")]
+    rows = {a: [cross_ratio(res, wl, p, m, a, dm, PLACEMENT_DISK) for m, dm, _ in DISK_RATIOS]
+            for a in present if a != PLACEMENT_DISK}
+    used = [i for i in range(len(DISK_RATIOS)) if any(r[i] is not None for r in rows.values())]
+    if not used:
+        return []
     out = ["Against the disk (median of same-round ratios; 1.00x = the disk's own rate):", "",
-           "| allocator | " + " | ".join(c[1] for c in cols) + " |",
-           "|" + "---|" * (len(cols) + 1)]
-    for a in present:
-        if a == PLACEMENT_DISK:
-            continue
-        cells = []
-        for m, _ in cols:
-            r = res.ratio(wl, p, m, a, PLACEMENT_DISK)
-            cells.append(f"{r:.2f}x" if r is not None else "")
+           "| allocator | " + " | ".join(DISK_RATIOS[i][2] for i in used) + " |",
+           "|" + "---|" * (len(used) + 1)]
+    for a, r in rows.items():
+        cells = [f"{r[i]:.2f}x" if r[i] is not None else "" for i in used]
         if any(cells):
             out.append(f"| {a} | " + " | ".join(cells) + " |")
     return out + [""]

@@ -309,6 +309,27 @@ Test(placement, ram_until_the_mark_then_files)
     cr_assert_eq(k, 4, "with 60%% of 512 MiB (307 MiB), 4 blocks of 64 MiB fit, not %zu", k);
 }
 
+/* Blocks placed 30 ms apart and not touched yet (threads that each malloc a buffer at once):
+ * usage read again shows none of them, and placement must still count them. Found by the
+ * 8-thread out-of-core benchmark, OOM-killed when each of 8 threads' 512 MiB blocks went to
+ * RAM in a 1 GiB group. Limit 512 MiB, mark 60%: at most 4 of 64 MiB fit beside the helper. */
+Test(placement, blocks_not_touched_yet_still_count)
+{
+    skip_unless_preloadable();
+    static const char *const argv[] = {HELPER, "untouched", "8", "64", NULL};
+    static const char *const extra[] = {"MMVEC_MEMORY_LIMIT=512M", NULL};
+    struct run *r = run(argv, extra);
+    expect_ok(r, "untouched blocks");
+    const char *p = kv(r, "pattern");
+    size_t rams = 0;
+    for (const char *c = p; *c; c++)
+        rams += *c == 'R';
+    cr_assert_gt(rams, 0, "no block in RAM: %s", p);
+    cr_assert_leq(rams, 4, "%zu of 8 untouched 64 MiB blocks went to RAM under a 512 MiB limit "
+                  "(mark 307 MiB): %s", rams, p);
+    expect_no_file_left();
+}
+
 Test(placement, ram_high_percent_moves_the_switch_earlier)
 {
     skip_unless_preloadable();

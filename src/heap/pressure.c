@@ -19,7 +19,8 @@ static struct {
     struct mmvi_memview view;
     uint64_t read_ms;     /* when view was read */
     uint64_t opened_ms;   /* when src was looked up */
-    int64_t since;        /* bytes placed in RAM since, minus bytes moved to files or freed */
+    int64_t since;        /* bytes placed in RAM that usage does not show yet, minus bytes
+                             moved to files or freed since the last read */
     int ready;
 } pr;
 
@@ -31,6 +32,20 @@ void mmvi_pressure_init(void)
     mmvi_pressure_refresh(1);
 }
 
+/* After a read: what was placed in RAM and does not show in usage yet stays counted. A block
+ * shows only as its pages are touched, and threads that each malloc a buffer at once touch
+ * them after all were placed: forgetting them at each read put 8 blocks of 512 MiB in RAM in a
+ * 1 GiB group (OOM-killed). So the count drops by what usage grew, never below zero; frees and
+ * moves take theirs off as they happen (mmvi_pressure_relieved). */
+static void forget_what_shows(uint64_t before)
+{
+    int64_t grew = (int64_t)(pr.view.usage - before);
+    if (pr.since > 0 && grew > 0)
+        pr.since = pr.since > grew ? pr.since - grew : 0;
+    else if (pr.since < 0) /* freed or moved: the new figure shows it */
+        pr.since = 0;
+}
+
 void mmvi_pressure_refresh(int always)
 {
     uint64_t now = mmvi_now_ms();
@@ -40,9 +55,10 @@ void mmvi_pressure_refresh(int always)
         mmvi_memsrc_open(&pr.src, "");
         pr.opened_ms = now;
     }
+    uint64_t before = pr.view.usage;
     mmvi_memview_read(&pr.src, mmvi_opt.memory_limit, &pr.view);
     pr.read_ms = now;
-    pr.since = 0;
+    forget_what_shows(before);
     mmvi_stat_inc(MMVI_STAT_PRESSURE_READS);
     __atomic_store_n(&mmvi_stat_table[MMVI_STAT_MEMORY_LIMIT], pr.view.limit, __ATOMIC_RELAXED);
     __atomic_store_n(&mmvi_stat_table[MMVI_STAT_MEMORY_USAGE], pr.view.usage, __ATOMIC_RELAXED);

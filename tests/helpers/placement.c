@@ -883,6 +883,34 @@ static int cmd_many(size_t total_mib, size_t mib)
     return failures ? 1 : 0;
 }
 
+/* ---- untouched: blocks asked for at once, their pages not touched yet ------------------------ */
+
+/* COUNT blocks of MIB, 30 ms apart (more than the 10 ms after which mmvec reads the memory
+ * figures again), none touched until all are made: as when threads each malloc a buffer at the
+ * same moment. Usage does not show a block until its pages are touched, so placement must keep
+ * counting what it placed. Then every block is filled and checked. */
+static int cmd_untouched(size_t count, size_t mib)
+{
+    size_t size = mib * M;
+    unsigned char **b = raw(count * sizeof *b);
+    char *pattern = raw(count + 1);
+    for (size_t i = 0; i < count; i++) {
+        b[i] = xmalloc(size);
+        pattern[i] = where(b[i], size, "block", i);
+        usleep(30000);
+    }
+    pattern[count] = '\0';
+    for (size_t i = 0; i < count; i++)
+        fill_block(b[i], size, i, 1);
+    for (size_t i = 0; i < count; i++)
+        check_block(b[i], size, i, 1, "after all were filled");
+    printf("pattern=%s\n", pattern);
+    print_stats("");
+    for (size_t i = 0; i < count; i++)
+        free(b[i]);
+    return 0;
+}
+
 /* ---- readaround: random reads of a file block larger than memory ------------------------------ */
 
 /* One MIB block, filled (word k holds k), then `reads` 8-byte reads at random pages, each
@@ -969,11 +997,13 @@ int main(int argc, char **argv)
         rc = cmd_file();
     else if (!strcmp(cmd, "many") && argc == 4 && num(argv[2]) && num(argv[3]))
         rc = cmd_many(num(argv[2]), num(argv[3]));
+    else if (!strcmp(cmd, "untouched") && argc == 4 && num(argv[2]) && num(argv[3]))
+        rc = cmd_untouched(num(argv[2]), num(argv[3]));
     else if (!strcmp(cmd, "readaround") && argc == 4 && num(argv[2]) && num(argv[3]))
         rc = cmd_readaround(num(argv[2]), num(argv[3]));
     else
         dprintf(STDERR_FILENO, "usage: placement place COUNT MIB | fit COUNT MIB PASSES | hook "
                 "COUNT MIB SMALL_MIB [writer|sparse] | cached COUNT MIB SMALL_MIB | realloc "
-                "[thread] | fork MODE | file | many TOTAL_MIB MIB | readaround MIB READS\n");
+                "[thread] | fork MODE | file | many TOTAL_MIB MIB | untouched COUNT MIB | readaround MIB READS\n");
     return rc;
 }
