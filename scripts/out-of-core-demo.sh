@@ -6,13 +6,14 @@
 #
 # The program (tests/helpers/heapfill.c) mallocs 2 GiB in 64 MiB blocks, writes a pseudo-random
 # stream into all of it, then reads it all back, compares and checksums it. It runs twice in a
-# fresh 512 MiB memory cgroup (no swap): plainly, then under `mmvec run -t 1M`.
-# Needs root and the cgroup v1 memory controller at /sys/fs/cgroup/memory; builds what it needs.
+# 512 MiB memory limit (no swap) made by `mmvec run --memory 512M` (a memory cgroup of its own,
+# v1 or v2, or systemd-run): plainly (--without-mmvec), then under mmvec with `-t 1M`.
+# Needs root (or a delegated cgroup, or systemd-run --user); builds what it needs.
 #
 # Environment (all optional):
 #   MMVEC_BUILD_DIR   build directory (default: <repo>/build; configured and built if needed)
 #   DEMO_HEAP_MIB     heap to fill, MiB (default 2048)
-#   DEMO_LIMIT_MIB    memory limit of the cgroup, MiB (default 512)
+#   DEMO_LIMIT_MIB    the memory limit, MiB (default 512)
 #   DEMO_BLOCK_MIB    size of each malloc, MiB (default 64)
 #   DEMO_THRESHOLD    mmvec's threshold (default 1M)
 #   DEMO_SEG_DIR      where the block files go (default: a new directory under /var/tmp);
@@ -27,9 +28,7 @@ heap=${DEMO_HEAP_MIB:-2048}
 limit=${DEMO_LIMIT_MIB:-512}
 block=${DEMO_BLOCK_MIB:-64}
 threshold=${DEMO_THRESHOLD:-1M}
-memcg_root=/sys/fs/cgroup/memory
 
-cgroups=()
 seg_dir=""
 made_seg_dir=0
 work=""
@@ -38,8 +37,6 @@ say() { printf '%s\n' "$*"; }
 cannot() { say "out-of-core demo: cannot run here: $*" >&2; exit 2; }
 
 cleanup() {
-  local cg
-  for cg in "${cgroups[@]}"; do remove_cgroup "$cg"; done
   if [ "$made_seg_dir" = 1 ] && [ -n "$seg_dir" ]; then rm -rf -- "$seg_dir"; fi
   if [ -n "$work" ]; then rm -rf -- "$work"; fi
 }
@@ -68,17 +65,6 @@ build_if_needed() {
 
 # ---- checks ---------------------------------------------------------------------------------
 
-check_cgroup() {
-  [ -f "$memcg_root/memory.limit_in_bytes" ] ||
-    cannot "no cgroup v1 memory controller at $memcg_root"
-  [ "$(id -u)" = 0 ] || cannot "creating a memory cgroup needs root"
-  # Our groups nest inside the one we run in, so the caller's own limits still apply.
-  local own
-  own=$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)
-  memcg_parent="$memcg_root${own%/}"
-  [ -w "$memcg_parent" ] || cannot "$memcg_parent is not writable"
-}
-
 check_seg_dir() {
   if [ -n "${DEMO_SEG_DIR:-}" ]; then
     seg_dir=$DEMO_SEG_DIR
@@ -98,44 +84,17 @@ check_seg_dir() {
   seg_fs=$fs
 }
 
-# ---- cgroups ------------------------------------------------------------------------------------
-
-make_cgroup() { # NAME: sets cg_path to a new group limited to $limit MiB, no swap
-  local cg="$memcg_parent/mmvec-demo-$$-$1"
-  mkdir "$cg" || cannot "cannot create the cgroup $cg"
-  cgroups+=("$cg")
-  echo $((limit << 20)) >"$cg/memory.limit_in_bytes"
-  # Where swap is accounted, forbid it too: over the limit must mean killed, not swapped.
-  if [ -f "$cg/memory.memsw.limit_in_bytes" ]; then
-    echo $((limit << 20)) >"$cg/memory.memsw.limit_in_bytes" 2>/dev/null || true
-  fi
-  cg_path=$cg
-}
-
-remove_cgroup() { # kills what is left in it (only ours can be), then removes it
-  local cg=$1 _ pid
-  for _ in $(seq 50); do
-    [ -d "$cg" ] || return 0
-    rmdir "$cg" 2>/dev/null && return 0
-    while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$cg/cgroup.procs"
-    sleep 0.1
-  done
-  say "warning: could not remove $cg" >&2
-}
-
 # ---- one run ----------------------------------------------------------------------------------
 
 now_ns() { date +%s%N; }
-mib() { awk -v b="$1" 'BEGIN { printf "%d MiB", b / 1048576 }'; }
 secs() { awk -v ns="$1" 'BEGIN { printf "%.1f s", ns / 1e9 }'; }
 
-# run NAME COMMAND...: runs the command inside a new cgroup (the shell joins it, then execs),
-# and sets r_status, r_time, r_peak, r_ooms, r_out, r_err.
-run_in_cgroup() {
-  local name=$1 cg t0 t1
+# run NAME COMMAND...: runs the command under `mmvec run --memory`, which makes a memory cgroup
+# of its own (v1 or v2) or asks systemd-run, and sets r_status, r_time, r_peak, r_ooms, r_out,
+# r_err.
+run_limited() {
+  local name=$1 t0 t1 line
   shift
-  make_cgroup "$name"
-  cg=$cg_path
   r_out="$work/$name.out"
   r_err="$work/$name.err"
   t0=$(now_ns)
@@ -143,16 +102,20 @@ run_in_cgroup() {
   # In a subshell whose stderr is muted, which waits itself (hence the explicit exit): bash's
   # own "Killed" notice would otherwise land in the middle of the report.
   (
-    sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" "$@" >"$r_out" 2>"$r_err"
+    "$mmvec" run --memory "${limit}M" --stats "$@" >"$r_out" 2>"$r_err"
     exit $?
   ) 2>/dev/null
   r_status=$?
   set -e
   t1=$(now_ns)
   r_time=$(secs $((t1 - t0)))
-  r_peak=$(mib "$(cat "$cg/memory.max_usage_in_bytes")")
-  r_ooms=$(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.oom_control")
-  remove_cgroup "$cg"
+  line=$(grep '^mmvec run: peak memory' "$r_err" | tail -n 1 || true)
+  r_peak=$(sed -n 's/^mmvec run: peak memory \([0-9]*\) MiB.*/\1 MiB/p' <<<"$line")
+  r_peak=${r_peak:-?}
+  r_ooms=$(sed -n 's/.*limit, \([0-9]*\) OOM kill.*/\1/p' <<<"$line")
+  if grep -q '^mmvec: cannot set a memory limit here' "$r_err"; then
+    cannot "$(grep '^mmvec: cannot set a memory limit here' "$r_err")"
+  fi
 }
 
 describe() { # a one-line verdict of the last run
@@ -169,7 +132,7 @@ describe() { # a one-line verdict of the last run
     last=$(grep 'written' "$r_err" | tail -n 1 | sed 's/^heapfill: written //')
     r_verdict=killed
     r_checksum=-
-    say "      -> KILLED by SIG$sig after $r_time (${r_ooms:-?} OOM kill(s) in its cgroup);" \
+    say "      -> KILLED by SIG$sig after $r_time (${r_ooms:-?} OOM kill(s) in its memory limit);" \
       "it had written ${last:-0 MiB} of $heap MiB"
   else
     r_verdict="failed ($r_status)"
@@ -177,31 +140,31 @@ describe() { # a one-line verdict of the last run
     say "      -> FAILED with exit status $r_status after $r_time:"
     sed 's/^/         /' "$r_err" | tail -n 5
   fi
-  say "         peak memory charged to the cgroup: $r_peak (limit $limit MiB)"
+  say "         peak memory: $r_peak (limit $limit MiB)"
 }
 
 # ---- main -----------------------------------------------------------------------------------
 
 main() {
   work=$(mktemp -d /tmp/mmvec-demo-out.XXXXXX)
-  check_cgroup
+  [ "$(id -u)" = 0 ] || say "(not root: mmvec run --memory needs a delegated cgroup or systemd-run --user)"
   check_seg_dir
   build_if_needed
   say ""
   say "mmvec out-of-core demo"
   say "  program: heapfill $heap $block -- mallocs $heap MiB in $block MiB blocks, writes all"
   say "           of it, then reads it all back, compares every word and checksums it"
-  say "  limit:   a $limit MiB memory cgroup, no swap"
+  say "  limit:   $limit MiB of memory, no swap: mmvec run --memory ${limit}M (a memory cgroup of"
+  say "           its own, v1 or v2, or systemd-run)"
   say "  files:   $seg_dir ($seg_fs)"
   say ""
-  say "[1/2] without mmvec:  heapfill $heap $block"
-  run_in_cgroup plain "$heapfill" "$heap" "$block"
+  say "[1/2] without mmvec:  mmvec run --memory ${limit}M --without-mmvec -- heapfill $heap $block"
+  run_limited plain --without-mmvec -- "$heapfill" "$heap" "$block"
   describe
   local v1=$r_verdict t1=$r_time p1=$r_peak c1=$r_checksum
   say ""
-  say "[2/2] with mmvec:     mmvec run -t $threshold -d $seg_dir --stats -- heapfill $heap $block"
-  run_in_cgroup mmvec "$mmvec" run -t "$threshold" -d "$seg_dir" --stats -- \
-    "$heapfill" "$heap" "$block"
+  say "[2/2] with mmvec:     mmvec run --memory ${limit}M -t $threshold -d $seg_dir --stats -- heapfill $heap $block"
+  run_limited mmvec -t "$threshold" -d "$seg_dir" -- "$heapfill" "$heap" "$block"
   describe
   if grep -q '^mmvec stats' "$r_err"; then
     sed -n '/^mmvec stats/,$p' "$r_err" | sed 's/^/         /'

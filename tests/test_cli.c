@@ -412,3 +412,21 @@ Test(cli, clean_removes_dead_files_only)
     parse_clean(r.out, &files, &bytes);
     cr_assert_eq(bytes, 0, "nothing left to clean: %s", r.out);
 }
+
+/* ---- help VARIABLE ------------------------------------------------------------------------- */
+
+Test(cli, help_variable_prints_its_value_and_meaning)
+{
+    const char *argv[] = {MMVEC_CLI, "help", "threshold", NULL};
+    const char *extra[] = {"MMVEC_THRESHOLD=4M", NULL};
+    struct out r = run(argv, extra);
+    cr_assert_eq(exit_code(&r), 0, "stderr: %s", r.err);
+    cr_assert(!strncmp(r.out, "MMVEC_THRESHOLD=4M\n  requests of at least", 40), "got: %s",
+              r.out);
+    const char *full[] = {MMVEC_CLI, "help", "MMVEC_DISK_RESERVE", NULL};
+    r = run(full, NULL);
+    cr_assert_eq(exit_code(&r), 0);
+    cr_assert(strstr(r.out, "MMVEC_DISK_RESERVE=5%\n"), "got: %s", r.out);
+    const char *bad[] = {MMVEC_CLI, "help", "nosuchthing", NULL};
+    expect_one_line_error(bad, 2);
+}

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "paths.h"
 
 static char dir[64];
 
@@ -93,6 +94,21 @@ Test(namer, default_dir_order_xdg_then_home)
     cr_assert_eq(mmv_default_dir(buf, sizeof buf), 0);
     cr_assert_str_eq(buf, sub("home/.cache/mmvec"));
     cr_assert_eq(mode_of(sub("home/.cache/mmvec")), 0700);
+}
+
+/* A home or cache on another machine is passed over for /var/tmp (paths.c): only the
+ * filesystem types are checked here, as this machine mounts no network filesystem. */
+Test(namer, network_filesystems_are_not_a_default_dir)
+{
+    static const long network[] = {0x6969, 0xff534d42L, 0xfe534d42L, 0x517b, 0x00c36400,
+                                   0x01021997, 0x65735546};
+    static const long local[] = {0xef53 /* ext2-4 */, 0x58465342 /* xfs */,
+                                 0x9123683e /* btrfs */, 0x01021994 /* tmpfs */,
+                                 0x794c7630 /* overlayfs */};
+    for (size_t i = 0; i < sizeof network / sizeof network[0]; i++)
+        cr_assert(mmvi_fs_is_network(network[i]), "%#lx", network[i]);
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+        cr_assert(!mmvi_fs_is_network(local[i]), "%#lx", local[i]);
 }
 
 Test(namer, default_dir_last_resort_is_var_tmp)

@@ -861,7 +861,7 @@ Test(placement, python_under_a_limit_moves_blocks_to_files)
 
 /* ---- 9. read-around of a file block under random access (issue 12) ------------------------- */
 
-/* 1000 random reads of a 256 MiB block in a 64 MiB group, with the kernel's read-around alone
+/* 2000 random reads of a 256 MiB block in a 64 MiB group, with the kernel's read-around alone
  * (MMVEC_ADVICE=normal) and with mmvec's advisor (auto). The kernel reads read_ahead_kb around
  * each miss until 100 more misses than hits; on a disk with a large read_ahead_kb that is
  * hundreds of MiB read to use a few pages, and in some runs it never stops (bench/README.md).
@@ -871,15 +871,15 @@ Test(placement, cgroup_random_reads_do_not_read_around)
 {
     unsigned long long limit = 64 * MiB;
     make_cgroup(limit);
-    static const char *const argv[] = {HELPER, "readaround", "256", "1000", NULL};
+    static const char *const argv[] = {HELPER, "readaround", "256", "2000", NULL};
     static const char *const normal[] = {"MMVEC_ADVICE=normal", NULL};
     struct run *r = run_in(argv, normal, cgroup);
     expect_cgroup_survived(r, limit, "random reads, kernel read-around");
     unsigned long long kernel = kvu(r, "random_read_bytes");
     cr_assert_eq(kvu(r, "readaround_off"), 0, "MMVEC_ADVICE=normal: the advisor ran");
     expect_no_file_left();
-    if (kernel < 400 * MiB)
-        TU_SKIP(teardown, "the kernel's read-around alone read only %llu MiB for 1000 random "
+    if (kernel < 800 * MiB)
+        TU_SKIP(teardown, "the kernel's read-around alone read only %llu MiB for 2000 random "
                 "reads (a small read_ahead_kb?): no waste to cut here", kernel / MiB);
     r = run_in(argv, NULL, cgroup);
     expect_cgroup_survived(r, limit, "random reads, advisor");
@@ -888,5 +888,76 @@ Test(placement, cgroup_random_reads_do_not_read_around)
                  "(read %llu MiB; the kernel alone %llu MiB)", advised / MiB, kernel / MiB);
     cr_assert_lt(advised, kernel / 2, "with the advisor %llu MiB read, the kernel alone %llu MiB",
                  advised / MiB, kernel / MiB);
+    expect_no_file_left();
+}
+
+/* ---- 10. the disk budget and the free-space reserve (issue 10) ------------------------------- */
+
+static size_t count_in(const char *s, char c)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == c;
+    return n;
+}
+
+static size_t lines_with(const char *text, const char *what)
+{
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, what)) != NULL; p++)
+        n++;
+    return n;
+}
+
+Test(placement, max_disk_keeps_blocks_past_it_in_ram)
+{
+    skip_unless_preloadable();
+    static const char *const argv[] = {HELPER, "budget", "4", "32", NULL};
+    static const char *const extra[] = {"MMVEC_PLACEMENT=file", "MMVEC_MAX_DISK=64M", NULL};
+    struct run *r = run(argv, extra);
+    expect_ok(r, "disk budget");
+    cr_assert_str_eq(kv(r, "pattern"), "FFJJ", "4 x 32 MiB with MMVEC_MAX_DISK=64M (F file, "
+                     "J RAM): stderr %s", r->err);
+    cr_assert_eq(kvu(r, "disk_refused"), 2);
+    cr_assert_eq(lines_with(r->err, "MMVEC_MAX_DISK"), 1, "not one warning: %s", r->err);
+    cr_assert_eq(lines_with(r->err, "mmvec: warning"), 1, "more than one warning: %s", r->err);
+    expect_no_file_left();
+}
+
+Test(placement, max_disk_strict_returns_null)
+{
+    skip_unless_preloadable();
+    static const char *const argv[] = {HELPER, "budget", "3", "32", NULL};
+    static const char *const extra[] = {"MMVEC_PLACEMENT=file", "MMVEC_MAX_DISK=40M",
+                                        "MMVEC_STRICT=1", NULL};
+    struct run *r = run(argv, extra);
+    expect_ok(r, "disk budget, strict");
+    cr_assert_str_eq(kv(r, "pattern"), "FNN");
+    expect_no_file_left();
+}
+
+/* A 256 MiB tmpfs (root): the reserve is what must stay free on it. */
+Test(placement, disk_reserve_keeps_the_filesystem_from_filling)
+{
+    skip_unless_preloadable();
+    if (!tu_mount_tmpfs(mnt, sizeof mnt, tdir, "size=256m,mode=0700"))
+        TU_SKIP(teardown, "needs root to mount a small tmpfs (a filesystem to fill)");
+    char dir[400];
+    snprintf(dir, sizeof dir, "MMVEC_DIR=%s", mnt);
+    static const char *const argv[] = {HELPER, "budget", "8", "32", NULL};
+    const char *reserve[] = {"MMVEC_PLACEMENT=file", dir, "MMVEC_DISK_RESERVE=100M", NULL};
+    struct run *r = run(argv, reserve);
+    expect_ok(r, "reserve of 100 MiB on 256 MiB");
+    const char *p = kv(r, "pattern");
+    cr_assert_eq(count_in(p, 'F'), 4, "256 MiB with 100 MiB kept free holds 4 x 32 MiB: %s", p);
+    cr_assert_eq(count_in(p, 'J'), 4, "%s", p);
+    cr_assert(strstr(r->err, "MMVEC_DISK_RESERVE"), "no word of the reserve: %s", r->err);
+    /* The default: 5%, at least 1 GiB or 10% of the filesystem: 25.6 MiB here. */
+    const char *dflt[] = {"MMVEC_PLACEMENT=file", dir, NULL};
+    r = run(argv, dflt);
+    expect_ok(r, "default reserve on 256 MiB");
+    p = kv(r, "pattern");
+    cr_assert_eq(count_in(p, 'F'), 7, "the default reserve (10%% of 256 MiB) leaves room for 7 "
+                 "x 32 MiB: %s; stderr %s", p, r->err);
     expect_no_file_left();
 }

@@ -1,12 +1,14 @@
 /* mmvec: the command line tool.
  *
- *   mmvec run [-t SIZE] [-d DIR] [--stats] [--] PROGRAM ARGS...
+ *   mmvec run [-t SIZE] [-d DIR] [-m SIZE] [--stats] [--] PROGRAM ARGS...
  *   mmvec clean [DIR]
  *   mmvec --help | --version
  *
  * `run` only prepares the environment (LD_PRELOAD and the MMVEC_* variables) and execs: the
  * program then runs exactly as it would with the variables set by hand, with no wrapper process
- * left between it and its parent (signals, exit codes and pids stay the program's own).
+ * left between it and its parent (signals, exit codes and pids stay the program's own). With
+ * --memory it stays as the program's parent for as long as the memory cgroup it made must
+ * exist (memrun.c), unless systemd-run makes the limit.
  * Every error is one line on stderr and a non-zero exit: 2 for usage, 1 for a failure, and for
  * `run`, 126/127 when the program cannot be executed (as env(1) and the shells do).
  */
@@ -14,6 +16,8 @@
 #include "mmvec/alloc.h"
 #include "mmvec/common.h"
 #include "mmvec/namer.h"
+
+#include "memrun.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,9 +37,10 @@
 enum { EXIT_USAGE = 2, EXIT_CANNOT_EXEC = 126, EXIT_NOT_FOUND = 127 };
 
 static const char usage_text[] =
-    "Usage: mmvec run [-t SIZE] [-d DIR] [--stats] [--] PROGRAM [ARGS...]\n"
+    "Usage: mmvec run [-t SIZE] [-d DIR] [-m SIZE] [--stats] [--] PROGRAM [ARGS...]\n"
     "       mmvec clean [DIR]\n"
     "       mmvec config\n"
+    "       mmvec help [VARIABLE]\n"
     "       mmvec --help | --version\n"
     "\n"
     "Commands:\n"
@@ -41,11 +48,17 @@ static const char usage_text[] =
     "          the threshold live in files, smaller ones in RAM (jemalloc)\n"
     "    -t, --threshold SIZE  MMVEC_THRESHOLD: 64K, 1M, 2G, or a range MIN:MAX (bytes)\n"
     "    -d, --dir DIR         MMVEC_DIR: where the block files go (not a tmpfs!)\n"
+    "    -m, --memory SIZE     run PROGRAM with at most SIZE of memory, swap included (a\n"
+    "                          memory cgroup of its own, v1 or v2, or systemd-run); says so\n"
+    "                          when the kernel's OOM killer ends it; with --stats, its peak\n"
+    "        --without-mmvec   do not preload mmvec (to compare: run --memory 512M\n"
+    "                          --without-mmvec -- PROGRAM)\n"
     "    -s, --stats           MMVEC_STATS=1: print a table of what went to files at exit\n"
     "  clean   remove the files left in DIR (default: the default directory) by processes\n"
     "          that died without cleaning up (kill -9, crash); live processes' files stay;\n"
     "          nothing mmvec did not make is ever removed\n"
     "  config  print every MMVEC_* variable with the value in force here, and what it does\n"
+    "  help VARIABLE  that one variable (MMVEC_ may be left out: help threshold)\n"
     "\n"
     "Other MMVEC_* variables in the environment (MMVEC_STRICT, MMVEC_UNLINK, MMVEC_LOG, ...)\n"
     "are passed on unchanged. See docs/interposer.md.\n";
@@ -190,7 +203,9 @@ static int set_dir(const char *dir)
 struct run_opts {
     const char *threshold;
     const char *dir;
+    const char *memory;
     bool stats;
+    bool plain; /* --without-mmvec */
 };
 
 static int parse_run_opts(int argc, char **argv, struct run_opts *o)
@@ -198,7 +213,9 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
     static const struct option longs[] = {
         {"threshold", required_argument, NULL, 't'},
         {"dir", required_argument, NULL, 'd'},
+        {"memory", required_argument, NULL, 'm'},
         {"stats", no_argument, NULL, 's'},
+        {"without-mmvec", no_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -206,11 +223,13 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
     optind = 1;
     int c;
     /* '+': stop at the program's name, so its own options are left alone. */
-    while ((c = getopt_long(argc, argv, "+:t:d:sh", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:t:d:m:sh", longs, NULL)) != -1) {
         switch (c) {
         case 't': o->threshold = optarg; break;
         case 'd': o->dir = optarg; break;
+        case 'm': o->memory = optarg; break;
         case 's': o->stats = true; break;
+        case 'W': o->plain = true; break;
         case 'h': fputs(usage_text, stdout); exit(0);
         case ':':
             complain("option '%s' needs a value (try mmvec --help)", argv[optind - 1]);
@@ -239,10 +258,23 @@ static int apply_run_opts(const struct run_opts *o)
     return 0;
 }
 
+/* --memory: a size of at least 1 MiB (less could not even start a program). */
+static int memory_limit(const char *s, uint64_t *out)
+{
+    size_t v;
+    if (mmv_parse_size(s, &v) < 0 || v < ((size_t)1 << 20)) {
+        complain("bad memory limit '%s' (expected a size of at least 1M, like 512M or 2G)", s);
+        return -EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     struct run_opts o = {0};
-    if (parse_run_opts(argc, argv, &o) < 0)
+    uint64_t limit = 0;
+    if (parse_run_opts(argc, argv, &o) < 0 || (o.memory && memory_limit(o.memory, &limit) < 0))
         return EXIT_USAGE;
     if (optind >= argc) {
         complain("run: no program given (try mmvec --help)");
@@ -251,12 +283,20 @@ static int cmd_run(int argc, char **argv)
     if (apply_run_opts(&o) < 0)
         return EXIT_USAGE;
     char lib[PATH_MAX];
-    if (find_preload(lib, sizeof lib) < 0) {
+    if (!o.plain && find_preload(lib, sizeof lib) < 0) {
         complain("cannot find %s next to this program or in its install tree", PRELOAD_NAME);
         return 1;
     }
-    if (set_preload(lib) < 0)
+    if (!o.plain && set_preload(lib) < 0)
         return 1;
+    if (o.memory) {
+        /* Tests point this at a fixture tree of /proc, /sys and /run; the program never sees it. */
+        const char *hook = getenv("MMVEC_RUN_TEST_ROOT");
+        char root[256];
+        snprintf(root, sizeof root, "%s", hook ? hook : "");
+        unsetenv("MMVEC_RUN_TEST_ROOT");
+        return mmvc_run_limited(limit, argv + optind, root, o.stats);
+    }
     execvp(argv[optind], argv + optind);
     int err = errno;
     complain("cannot run '%s': %s", argv[optind], strerror(err));
@@ -317,6 +357,44 @@ static int cmd_clean(int argc, char **argv)
     return 0;
 }
 
+/* ---- help VARIABLE ------------------------------------------------------------------------- */
+
+/* The variable's line of `mmvec config` (value in force here, and what it does). */
+static int cmd_help_variable(const char *name)
+{
+    char want[128];
+    size_t k = 0;
+    if (strncasecmp(name, "MMVEC_", 6) != 0)
+        k = (size_t)snprintf(want, sizeof want, "MMVEC_");
+    for (const char *p = name; *p && k + 2 < sizeof want; p++)
+        want[k++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    want[k++] = '=';
+    want[k] = '\0';
+    int fd = memfd_create("mmvec-config", MFD_CLOEXEC);
+    if (fd < 0 || mmv_config_print(fd) != 0) {
+        complain("cannot read the configuration: %s", strerror(errno));
+        return 1;
+    }
+    char text[16384];
+    ssize_t n = pread(fd, text, sizeof text - 1, 0);
+    close(fd);
+    text[n > 0 ? n : 0] = '\0';
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        if (!strncmp(line, want, k)) {
+            char *doc = strstr(line, "  # ");
+            if (doc)
+                *doc = '\0';
+            for (size_t e = strlen(line); e > 0 && line[e - 1] == ' ';)
+                line[--e] = '\0';
+            printf("%s\n  %s\n  (docs/interposer.md, man 7 mmvec)\n", line,
+                   doc ? doc + 4 : "");
+            return 0;
+        }
+    want[k - 1] = '\0';
+    complain("no variable %s (mmvec config lists them all)", want);
+    return EXIT_USAGE;
+}
+
 /* ---- main -------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -326,6 +404,8 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") && argc == 3)
+        return cmd_help_variable(argv[2]);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         fputs(usage_text, stdout);
         return 0;

@@ -56,6 +56,8 @@ typedef struct mmv_stats {
                                     it read pages nobody used (MMVEC_ADVICE=auto) */
     uint64_t readaround_on;      /* ... turned on again at the end of the spell */
     uint64_t advisor_samples;    /* pages the read-around advisor looked at */
+    uint64_t disk_refused;       /* files not made or grown: the free-space reserve or the disk
+                                    budget (MMVEC_DISK_RESERVE, MMVEC_MAX_DISK) */
 } mmv_stats;
 
 /* Fills *out with a snapshot. Returns 0, or -EINVAL for NULL. */

@@ -15,6 +15,7 @@ enum mmvi_warn_kind {
     MMVI_WARN_SPILL,      /* a RAM block could not move to a file */
     MMVI_WARN_STOP,       /* threads are stopped to move blocks (no userfaultfd) */
     MMVI_WARN_SPILL_HELD, /* no safe way to move blocks with threads running */
+    MMVI_WARN_DISK,       /* the disk budget or the free-space reserve refused a file */
     MMVI_WARN_COUNT
 };
 

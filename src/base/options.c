@@ -20,6 +20,9 @@
 #define MMVI_DEFAULT_THRESHOLD (1u << 20)
 /* RAM blocks while usage stays below 60% of the limit: see README ("Where blocks live"). */
 #define MMVI_DEFAULT_RAM_HIGH_PCT 60
+/* Block files leave 5% of their filesystem free, and at least 1 GiB or 10% of it, whichever is
+ * less: never the disk that holds a home full, and a small filesystem still usable. */
+#define MMVI_DEFAULT_DISK_RESERVE_PCT 5
 
 struct mmvi_options mmvi_opt = {
     .threshold_min = MMVI_DEFAULT_THRESHOLD,
@@ -31,7 +34,8 @@ struct mmvi_options mmvi_opt = {
     .fork_mode = MMVI_FORK_PRIVATE,
     .advice = MMVI_ADVICE_AUTO,
     .stats_fd = -1,
-    .ram_high_pct = MMVI_DEFAULT_RAM_HIGH_PCT,
+    .ram_high = {.pct = MMVI_DEFAULT_RAM_HIGH_PCT},
+    .disk_reserve = {.pct = MMVI_DEFAULT_DISK_RESERVE_PCT},
 };
 
 int mmvi_parse_size(const char *s, size_t *out)
@@ -191,8 +195,12 @@ static const struct option table[] = {
      "1: print this configuration to stderr at start"},
     {"MMVEC_PLACEMENT", K_CHOICE, &mmvi_opt.placement, 0, 0, place_names, place_values,
      "auto: large blocks in RAM while the heap fits, files past it; file: files from the start"},
-    {"MMVEC_RAM_HIGH", K_MARK, NULL, 0, 0, NULL, NULL,
+    {"MMVEC_RAM_HIGH", K_MARK, &mmvi_opt.ram_high, 1, 0, NULL, NULL,
      "RAM blocks while usage stays below this share (60%) or size of the memory limit"},
+    {"MMVEC_MAX_DISK", K_MARK, &mmvi_opt.max_disk, 0, 0, NULL, NULL,
+     "bytes of block files at most: a size or a share of their filesystem (0: no cap)"},
+    {"MMVEC_DISK_RESERVE", K_MARK, &mmvi_opt.disk_reserve, 0, 0, NULL, NULL,
+     "space block files leave free on their filesystem (default 5%, at least 1G or 10%)"},
     {"MMVEC_MEMORY_LIMIT", K_SIZE, &mmvi_opt.memory_limit, 0, SIZE_MAX, NULL, NULL,
      "a memory limit of your own for this process (0: only cgroups and MemTotal count)"},
     {"MMVEC_ADVICE", K_CHOICE, &mmvi_opt.advice, 0, 0, advice_names, advice_values,
@@ -224,23 +232,22 @@ static int read_bool(const char *v, int *out)
     return -EINVAL;
 }
 
-/* MMVEC_RAM_HIGH: "60%" (1-100) or a size ("8G"). */
-static int read_mark(const char *v)
+/* A mark: "60%" or a size ("8G"); 0 and 0% only where the option's lo is 0. */
+static int read_mark(const struct option *o, const char *v)
 {
+    struct mmvi_mark *m = o->field;
     char *end;
     size_t x;
     if (strchr(v, '%')) {
         unsigned long pct = strtoul(v, &end, 10);
-        if (end == v || strcmp(end, "%") != 0 || pct < 1 || pct > 100)
+        if (end == v || strcmp(end, "%") != 0 || pct < o->lo || pct > 100 || v[0] == '-')
             return -EINVAL;
-        mmvi_opt.ram_high = 0;
-        mmvi_opt.ram_high_pct = (int)pct;
+        *m = (struct mmvi_mark){.bytes = 0, .pct = (int)pct, .given = 1};
         return 0;
     }
-    if (mmvi_parse_size(v, &x) < 0 || x == 0)
+    if (mmvi_parse_size(v, &x) < 0 || x < o->lo)
         return -EINVAL;
-    mmvi_opt.ram_high = x;
-    mmvi_opt.ram_high_pct = 0;
+    *m = (struct mmvi_mark){.bytes = x, .pct = 0, .given = 1};
     return 0;
 }
 
@@ -262,7 +269,7 @@ static int read_one(const struct option *o, const char *v)
         mmvi_opt.threshold_max = y;
         return 0;
     case K_MARK:
-        return read_mark(v);
+        return read_mark(o, v);
     case K_CHOICE:
         for (size_t i = 0; o->names[i]; i++)
             if (strcmp(v, o->names[i]) == 0)
@@ -320,12 +327,14 @@ static void fmt_value(const struct option *o, char *buf, size_t size)
         fmt_size(b, sizeof b, mmvi_opt.threshold_max);
         snprintf(buf, size, mmvi_opt.threshold_max == SIZE_MAX ? "%s" : "%s:%s", a, b);
         return;
-    case K_MARK:
-        if (mmvi_opt.ram_high_pct)
-            snprintf(buf, size, "%d%%", mmvi_opt.ram_high_pct);
+    case K_MARK: {
+        const struct mmvi_mark *m = o->field;
+        if (m->pct)
+            snprintf(buf, size, "%d%%", m->pct);
         else
-            fmt_size(buf, size, mmvi_opt.ram_high);
+            fmt_size(buf, size, m->bytes);
         return;
+    }
     case K_CHOICE:
         for (size_t i = 0; o->names[i]; i++)
             if (o->values[i] == *(int *)o->field) {

@@ -7,6 +7,7 @@
 #include "os.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum mmvi_fork_mode { MMVI_FORK_PRIVATE, MMVI_FORK_COPY, MMVI_FORK_SHARED };
 enum mmvi_writeback { MMVI_WRITEBACK_AUTO, MMVI_WRITEBACK_ON, MMVI_WRITEBACK_OFF };
@@ -15,6 +16,19 @@ enum mmvi_writeback { MMVI_WRITEBACK_AUTO, MMVI_WRITEBACK_ON, MMVI_WRITEBACK_OFF
 enum mmvi_placement { MMVI_PLACE_AUTO, MMVI_PLACE_FILE };
 /* calloc'd blocks MADV_RANDOM while memory is plentiful (see alloc.c, docs/design.md) */
 #define MMVI_ADVICE_AUTO (-1)
+
+/* A share or a size: "60%" or "8G" (MMVEC_RAM_HIGH, MMVEC_MAX_DISK, MMVEC_DISK_RESERVE). */
+struct mmvi_mark {
+    size_t bytes; /* as a size (used when pct is 0) */
+    int pct;      /* as a percentage of a whole (the memory limit, the filesystem) */
+    int given;    /* set by the user (a default may apply otherwise) */
+};
+
+/* The bytes `m` means out of `whole`. */
+static inline uint64_t mmvi_mark_of(const struct mmvi_mark *m, uint64_t whole)
+{
+    return m->pct ? whole / 100 * (uint64_t)m->pct : (uint64_t)m->bytes;
+}
 
 struct mmvi_options {
     size_t threshold_min;  /* requests in [min, max] become segment blocks */
@@ -35,8 +49,10 @@ struct mmvi_options {
     int writeback;         /* enum mmvi_writeback: early writeback of block files (writeback.h) */
     int show_config;       /* print the effective configuration at start */
     int placement;         /* enum mmvi_placement */
-    size_t ram_high;       /* MMVEC_RAM_HIGH as bytes (0: as a percentage, below) */
-    int ram_high_pct;      /* ... or as a percentage of the memory limit */
+    struct mmvi_mark ram_high;     /* MMVEC_RAM_HIGH, of the memory limit */
+    struct mmvi_mark max_disk;     /* MMVEC_MAX_DISK: bytes in block files, of the filesystem
+                                      (0: no cap) */
+    struct mmvi_mark disk_reserve; /* MMVEC_DISK_RESERVE: space left free on the filesystem */
     size_t memory_limit;   /* MMVEC_MEMORY_LIMIT: a limit of the user's own (0: none) */
     char dir[4096];        /* empty: the namer's default directory */
 };

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
 
@@ -21,6 +22,45 @@ static int fmt(char *buf, size_t size, const char *a, const char *b)
     return (size_t)n < size ? 0 : -ENAMETOOLONG;
 }
 
+int mmvi_fs_is_network(long type)
+{
+    switch ((unsigned long)type & 0xffffffffUL) {
+    case 0x6969UL:     /* NFS */
+    case 0xff534d42UL: /* CIFS */
+    case 0xfe534d42UL: /* SMB2 */
+    case 0x517bUL:     /* SMB */
+    case 0x5346414fUL: /* AFS */
+    case 0x6b414653UL: /* kAFS */
+    case 0x00c36400UL: /* Ceph */
+    case 0x01021997UL: /* 9P (virtio-fs shares of VMs too) */
+    case 0x0bd00bd0UL: /* Lustre */
+    case 0x47504653UL: /* GPFS */
+    case 0x65735546UL: /* FUSE: sshfs, gvfs, ...; also local ones, which are rare for a home */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Is the filesystem that holds `path` (or its nearest existing parent) on this machine? Heap
+ * contents must not cross a network (slow, and a lost server is a SIGBUS), nor fill a shared
+ * home quota. */
+static int local(const char *path)
+{
+    char p[4096];
+    if (fmt(p, sizeof p, path, "") < 0)
+        return 0;
+    for (;;) {
+        struct statfs st;
+        if (statfs(p, &st) == 0)
+            return !mmvi_fs_is_network((long)st.f_type);
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p)
+            return 1;
+        *slash = '\0';
+    }
+}
+
 int mmvi_default_dir_path(char *buf, size_t size)
 {
     if (!buf || size == 0)
@@ -29,10 +69,10 @@ int mmvi_default_dir_path(char *buf, size_t size)
     if (v && *v)
         return fmt(buf, size, v, "");
     v = mmvi_getenv("XDG_CACHE_HOME");
-    if (v && v[0] == '/')
+    if (v && v[0] == '/' && local(v))
         return fmt(buf, size, v, "/mmvec");
     v = mmvi_getenv("HOME");
-    if (v && v[0] == '/')
+    if (v && v[0] == '/' && local(v))
         return fmt(buf, size, v, "/.cache/mmvec");
     /* Shared by every user: the folder carries the uid, so that each has one of their own. */
     char tmp[64];

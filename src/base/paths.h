@@ -12,8 +12,12 @@
 MMVI_HIDDEN int mmvi_dir_prepare(const char *dir, int strict);
 
 /* The default directory's path without creating it: $MMVEC_DIR, $XDG_CACHE_HOME/mmvec,
- * $HOME/.cache/mmvec, /var/tmp/mmvec-<uid> (variables read with mmvi_getenv: as secure_getenv). */
+ * $HOME/.cache/mmvec, /var/tmp/mmvec-<uid> (variables read with mmvi_getenv: as secure_getenv).
+ * The XDG and home candidates count only on a local filesystem (not NFS, SMB, FUSE...). */
 MMVI_HIDDEN int mmvi_default_dir_path(char *buf, size_t size);
+
+/* Is a filesystem of this statfs f_type on another machine (NFS, SMB, Ceph, 9P, FUSE...)? */
+MMVI_HIDDEN int mmvi_fs_is_network(long type);
 
 /* Writes "<dir>/<uuid-v4><suffix>" into buf. */
 MMVI_HIDDEN int mmvi_uuid_path(const char *dir, const char *suffix, char *buf, size_t size);

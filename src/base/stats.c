@@ -74,6 +74,7 @@ int mmv_stats_get(mmv_stats *out)
         .readaround_off = get(MMVI_STAT_ADVISE_RANDOM),
         .readaround_on = get(MMVI_STAT_ADVISE_PROBES),
         .advisor_samples = get(MMVI_STAT_ADVISE_SAMPLES),
+        .disk_refused = get(MMVI_STAT_DISK_REFUSED),
     };
     return 0;
 }
@@ -103,7 +104,8 @@ void mmv_stats_print(int fd)
                      "failed %llu, held off %llu)\n"
                      "  memory limit       %12llu B usage %llu B\n"
                      "  disk bytes written %12llu B\n"
-                     "  read-around off    %12llu   on again %llu; pages sampled %llu\n",
+                     "  read-around off    %12llu   on again %llu; pages sampled %llu\n"
+                     "  disk refused       %12llu   (free-space reserve or disk budget)\n",
                      (long)getpid(), (unsigned long long)s.blocks_made,
                      (unsigned long long)s.cache_hits, (unsigned long long)s.blocks_live,
                      (unsigned long long)s.largest_block, (unsigned long long)s.block_bytes_live,
@@ -129,7 +131,8 @@ void mmv_stats_print(int fd)
                      (unsigned long long)s.memory_limit, (unsigned long long)s.memory_usage,
                      (unsigned long long)s.disk_write_bytes,
                      (unsigned long long)s.readaround_off, (unsigned long long)s.readaround_on,
-                     (unsigned long long)s.advisor_samples);
+                     (unsigned long long)s.advisor_samples,
+                     (unsigned long long)s.disk_refused);
     if (n > 0) {
         size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
         ssize_t w = write(fd, buf, len);

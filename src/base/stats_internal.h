@@ -48,6 +48,7 @@ enum mmvi_stat {
     MMVI_STAT_ADVISE_RANDOM,      /* blocks whose read-around was turned off (advise.c) */
     MMVI_STAT_ADVISE_PROBES,      /* ... and on again at the end of the spell */
     MMVI_STAT_ADVISE_SAMPLES,     /* pages the advisor looked at */
+    MMVI_STAT_DISK_REFUSED,       /* files not made or grown: disk budget or reserve (disk.c) */
     MMVI_STAT_COUNT
 };
 

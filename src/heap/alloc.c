@@ -106,8 +106,10 @@ static void *fallback(size_t n, size_t align, int zero, int err)
         return NULL;
     }
     __atomic_store_n(&mmvi_heap.files_failing, 1, __ATOMIC_RELAXED);
-    mmvi_warn_once(MMVI_WARN_FALLBACK, "cannot make a segment file (%s); serving large blocks "
-                   "from RAM (counted in MMVEC_STATS)", strerror(err));
+    if (err != EDQUOT || !__atomic_load_n(&mmvi_stat_table[MMVI_STAT_DISK_REFUSED],
+                                          __ATOMIC_RELAXED)) /* the budget said it (disk.c) */
+        mmvi_warn_once(MMVI_WARN_FALLBACK, "cannot make a segment file (%s); serving large "
+                       "blocks from RAM (counted in MMVEC_STATS)", strerror(err));
     return small_alloc(n, align, zero);
 }
 

@@ -4,6 +4,7 @@
  * respect to a fork. */
 #define _GNU_SOURCE
 #include "block_ops.h"
+#include "disk.h"
 
 #include "heap.h"
 #include "log.h"
@@ -56,7 +57,9 @@ static int new_file(struct mmvi_block *b, size_t size)
     int fd = mmvi_proc_openat(name, O_RDWR | O_CREAT | O_EXCL, 0600);
     if (fd < 0)
         return fd;
-    int rc = mmvi_os_resize(fd, 0, size);
+    int rc = mmvi_disk_allow(fd, size);
+    if (rc == 0)
+        rc = mmvi_os_resize(fd, 0, size);
     if (rc < 0) {
         mmvi_os_close(fd);
         mmvi_proc_unlinkat(name);
@@ -312,7 +315,9 @@ int mmvi_block_grow(struct mmvi_block *b, size_t size)
     if (fd < 0)
         return fd;
     size_t old_file = b->file_size;
-    int rc = size > old_file ? mmvi_os_resize(fd, old_file, size) : 0;
+    int rc = size > old_file ? mmvi_disk_allow(fd, size - old_file) : 0;
+    if (rc == 0 && size > old_file)
+        rc = mmvi_os_resize(fd, old_file, size);
     if (rc == 0 && size > old_file)
         b->file_size = size;
     if (rc == 0 && mmvi_writeback_wanted())

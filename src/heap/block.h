@@ -43,9 +43,12 @@ struct mmvi_block {
     uint8_t emptied;       /* cached, its pages given back (MADV_DONTNEED) under pressure */
     uint8_t ra_random;     /* the advisor turned read-around off (MADV_RANDOM; advise.c) */
     uint8_t ra_level;      /* spells of random in a row: the next one lasts 1 s << ra_level */
+    uint8_t ra_still;      /* the advisor's looks in a row at a front that did not move */
     uint16_t ra_cached;    /* the advisor's samples since its last decision: pages cached, */
     uint16_t ra_unmapped;  /*     and of those, pages nobody has mapped (read around, unused) */
     uint64_t ra_since_ms;  /* when ra_random last changed */
+    uint64_t ra_front;     /* the advisor's last look: where the last long run of mapped pages
+                              ended (a page index; 0: none) */
     struct mmvi_block *prev, *next; /* all blocks, live and cached */
     struct mmvi_block *cache_next;  /* the cache's LIFO list */
     char proc[48];         /* the folder that holds the file: <host>-<pid>-<rand> */

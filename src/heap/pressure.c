@@ -69,9 +69,8 @@ static uint64_t mark(void)
     uint64_t limit = pr.view.limit;
     if (limit == UINT64_MAX)
         return UINT64_MAX;
-    if (mmvi_opt.ram_high_pct)
-        return limit / 100 * (uint64_t)mmvi_opt.ram_high_pct;
-    return mmvi_opt.ram_high < limit ? mmvi_opt.ram_high : limit;
+    uint64_t m = mmvi_mark_of(&mmvi_opt.ram_high, limit);
+    return m < limit ? m : limit;
 }
 
 /* The mark for new RAM blocks. Where RAM blocks could not move later (other threads run and

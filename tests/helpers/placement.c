@@ -911,6 +911,38 @@ static int cmd_untouched(size_t count, size_t mib)
     return 0;
 }
 
+/* ---- budget: blocks past the disk budget ----------------------------------------------------- */
+
+/* COUNT blocks of MIB, each written and checked: F a file, R a RAM block, J served by the
+ * private jemalloc (a file was refused: the disk budget or reserve, or a full disk); NULL under
+ * MMVEC_STRICT is N. */
+static int cmd_budget(size_t count, size_t mib)
+{
+    size_t size = mib * M;
+    unsigned char **b = raw(count * sizeof *b);
+    char *pattern = raw(count + 1);
+    for (size_t i = 0; i < count; i++) {
+        b[i] = malloc(size);
+        if (!b[i]) {
+            pattern[i] = 'N';
+            continue;
+        }
+        fill_block(b[i], size, i, 1);
+        char path[4096];
+        int rc = mmv_block_path(b[i], path, sizeof path);
+        pattern[i] = rc == 0 ? 'F' : rc == -ENODATA ? 'R' : !mmv_owns(b[i]) ? 'J' : '?';
+    }
+    pattern[count] = '\0';
+    for (size_t i = 0; i < count; i++)
+        if (b[i])
+            check_block(b[i], size, i, 1, "after all were made");
+    printf("pattern=%s\ndisk_refused=%llu\n", pattern, (unsigned long long)stats().disk_refused);
+    print_stats("");
+    for (size_t i = 0; i < count; i++)
+        free(b[i]);
+    return 0;
+}
+
 /* ---- readaround: random reads of a file block larger than memory ------------------------------ */
 
 /* One MIB block, filled (word k holds k), then `reads` 8-byte reads at random pages, each
@@ -997,6 +1029,8 @@ int main(int argc, char **argv)
         rc = cmd_file();
     else if (!strcmp(cmd, "many") && argc == 4 && num(argv[2]) && num(argv[3]))
         rc = cmd_many(num(argv[2]), num(argv[3]));
+    else if (!strcmp(cmd, "budget") && argc == 4 && num(argv[2]) && num(argv[3]))
+        rc = cmd_budget(num(argv[2]), num(argv[3]));
     else if (!strcmp(cmd, "untouched") && argc == 4 && num(argv[2]) && num(argv[3]))
         rc = cmd_untouched(num(argv[2]), num(argv[3]));
     else if (!strcmp(cmd, "readaround") && argc == 4 && num(argv[2]) && num(argv[3]))
@@ -1004,6 +1038,6 @@ int main(int argc, char **argv)
     else
         dprintf(STDERR_FILENO, "usage: placement place COUNT MIB | fit COUNT MIB PASSES | hook "
                 "COUNT MIB SMALL_MIB [writer|sparse] | cached COUNT MIB SMALL_MIB | realloc "
-                "[thread] | fork MODE | file | many TOTAL_MIB MIB | untouched COUNT MIB | readaround MIB READS\n");
+                "[thread] | fork MODE | file | many TOTAL_MIB MIB | budget COUNT MIB | untouched COUNT MIB | readaround MIB READS\n");
     return rc;
 }
