@@ -257,9 +257,14 @@ static void advise_blocks(struct tally *t, uint64_t now)
     t->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     if (t->pagemap < 0)
         return; /* without it nothing can tell wasted pages from used ones */
-    for (struct mmvi_block *b = mmvi_heap.blocks; b && adv.random_blocks; b = b->next)
-        if (b->ra_random)
+    /* Counted again each round: a block freed during its spell leaves the list as it is. */
+    size_t in_spell = 0;
+    for (struct mmvi_block *b = adv.random_blocks ? mmvi_heap.blocks : NULL; b; b = b->next)
+        if (b->ra_random) {
             spell(b, now);
+            in_spell += b->ra_random;
+        }
+    adv.random_blocks = in_spell;
     if (waste)
         check_waste(t, now);
     close(t->pagemap);
