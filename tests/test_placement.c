@@ -936,6 +936,20 @@ Test(placement, max_disk_strict_returns_null)
     expect_no_file_left();
 }
 
+/* Freed blocks in the cache hold their files: when the budget refuses a new file, they go first
+ * (alloc.c, give_back_cached_files), and the new block is a file after all. */
+Test(placement, max_disk_takes_room_back_from_freed_blocks)
+{
+    skip_unless_preloadable();
+    static const char *const argv[] = {HELPER, "budget-reuse", "32", "48", NULL};
+    static const char *const extra[] = {"MMVEC_PLACEMENT=file", "MMVEC_MAX_DISK=80M", NULL};
+    struct run *r = run(argv, extra);
+    expect_ok(r, "disk budget after frees");
+    cr_assert_str_eq(kv(r, "last"), "F", "48 MiB after freeing 2 x 32 MiB under an 80 MiB budget "
+                     "(F file, J RAM); stderr %s", r->err);
+    expect_no_file_left();
+}
+
 /* A 256 MiB tmpfs (root): the reserve is what must stay free on it. */
 Test(placement, disk_reserve_keeps_the_filesystem_from_filling)
 {

@@ -256,6 +256,48 @@ static void *grow_cached(size_t size, size_t align, int zero, struct mmvi_evicte
     return (void *)b->addr;
 }
 
+/* The disk budget refused a file (disk.c): freed blocks kept in the cache still hold theirs.
+ * They go now, files and all, so that live data gets the room. True when any went. */
+static int give_back_cached_files(struct mmvi_evicted *pending)
+{
+    int any = pending->head != NULL; /* decayed already, waiting for this call's end */
+    mmvi_heap_teardown(pending);
+    pending->head = NULL;
+    struct mmvi_evicted ev = {NULL};
+    pthread_mutex_lock(&mmvi_heap.lock);
+    mmvi_cache_drain(&ev);
+    pthread_mutex_unlock(&mmvi_heap.lock);
+    if (!ev.head)
+        return any;
+    mmvi_heap_teardown(&ev);
+    return 1;
+}
+
+/* After the disk budget refused b's file: b's record goes (a failed make may have given its
+ * space up), the cache gives its files back, and a new record is placed and made once more.
+ * The new record (its make's outcome in *err), or NULL with *err set. Called unlocked. */
+static struct mmvi_block *remake(struct mmvi_block *b, size_t size, size_t align, int file_only,
+                                 int *ram, int *err, struct mmvi_evicted *ev)
+{
+    pthread_mutex_lock(&mmvi_heap.lock);
+    if (*ram)
+        mmvi_pressure_relieved(size);
+    mmvi_block_forget(b);
+    mmvi_heap.nblocks--;
+    pthread_mutex_unlock(&mmvi_heap.lock);
+    if (!give_back_cached_files(ev))
+        return NULL; /* *err is still EDQUOT */
+    pthread_mutex_lock(&mmvi_heap.lock);
+    *err = place(size, file_only, ram, ev);
+    b = *err ? NULL : mmvi_heap_new_record(size, align, err);
+    if (b)
+        b->pinned = (uint8_t)file_only;
+    pthread_mutex_unlock(&mmvi_heap.lock);
+    if (b)
+        *err = -mmvi_block_make(b, *ram);
+    return b;
+}
+
 /* A new block (file_only: a file whatever the pressure, and no fallback). */
 static void *large_alloc_nc(size_t n, size_t align, int zero, int file_only)
 {
@@ -290,6 +332,8 @@ static void *large_alloc_nc(size_t n, size_t align, int zero, int file_only)
             pthread_mutex_unlock(&mmvi_heap.lock);
             if (b)
                 err = -mmvi_block_make(b, ram);
+            if (b && err == EDQUOT) /* the disk budget: freed blocks' files may make room */
+                b = remake(b, size, align, file_only, &ram, &err, &ev);
             struct mmvi_block prev;
             int kick = 0;
             pthread_mutex_lock(&mmvi_heap.lock);

@@ -943,6 +943,38 @@ static int cmd_budget(size_t count, size_t mib)
     return 0;
 }
 
+/* Two blocks of MIB made and freed (kept in mmvec's cache, files and all), then one of MIB2:
+ * F when it is a file, J when the private jemalloc serves it. */
+static int cmd_budget_reuse(size_t mib, size_t mib2)
+{
+    for (int round = 0; round < 2; round++) {
+        void *a = malloc(mib * M), *b = malloc(mib * M);
+        if (!a || !b)
+            bad("malloc(%zu MiB) failed", mib);
+        fill_block(a, mib * M, 0, 1);
+        fill_block(b, mib * M, 1, 1);
+        char path[4096];
+        if (round == 0 && (mmv_block_path(a, path, sizeof path) || mmv_block_path(b, path,
+                                                                                 sizeof path)))
+            bad("the first two blocks are not files");
+        free(a);
+        free(b);
+        if (round == 0)
+            break;
+    }
+    unsigned char *c = malloc(mib2 * M);
+    if (!c)
+        bad("malloc(%zu MiB) failed", mib2);
+    fill_block(c, mib2 * M, 2, 1);
+    check_block(c, mib2 * M, 2, 1, "after it was made");
+    char path[4096];
+    int rc = mmv_block_path(c, path, sizeof path);
+    printf("last_block=%p rc=%d\nlast=%c\ndisk_refused=%llu\n", (void *)c, rc, rc == 0 ? 'F' : !mmv_owns(c) ? 'J' : '?',
+           (unsigned long long)stats().disk_refused);
+    free(c);
+    return 0;
+}
+
 /* ---- readaround: random reads of a file block larger than memory ------------------------------ */
 
 /* One MIB block, filled (word k holds k), then `reads` 8-byte reads at random pages, each
@@ -1029,6 +1061,8 @@ int main(int argc, char **argv)
         rc = cmd_file();
     else if (!strcmp(cmd, "many") && argc == 4 && num(argv[2]) && num(argv[3]))
         rc = cmd_many(num(argv[2]), num(argv[3]));
+    else if (!strcmp(cmd, "budget-reuse") && argc == 4 && num(argv[2]) && num(argv[3]))
+        rc = cmd_budget_reuse(num(argv[2]), num(argv[3]));
     else if (!strcmp(cmd, "budget") && argc == 4 && num(argv[2]) && num(argv[3]))
         rc = cmd_budget(num(argv[2]), num(argv[3]));
     else if (!strcmp(cmd, "untouched") && argc == 4 && num(argv[2]) && num(argv[3]))
@@ -1038,6 +1072,6 @@ int main(int argc, char **argv)
     else
         dprintf(STDERR_FILENO, "usage: placement place COUNT MIB | fit COUNT MIB PASSES | hook "
                 "COUNT MIB SMALL_MIB [writer|sparse] | cached COUNT MIB SMALL_MIB | realloc "
-                "[thread] | fork MODE | file | many TOTAL_MIB MIB | budget COUNT MIB | untouched COUNT MIB | readaround MIB READS\n");
+                "[thread] | fork MODE | file | many TOTAL_MIB MIB | budget COUNT MIB | budget-reuse MIB MIB2 | untouched COUNT MIB | readaround MIB READS\n");
     return rc;
 }
