@@ -947,21 +947,13 @@ static int cmd_budget(size_t count, size_t mib)
  * F when it is a file, J when the private jemalloc serves it. */
 static int cmd_budget_reuse(size_t mib, size_t mib2)
 {
-    for (int round = 0; round < 2; round++) {
-        void *a = malloc(mib * M), *b = malloc(mib * M);
-        if (!a || !b)
-            bad("malloc(%zu MiB) failed", mib);
-        fill_block(a, mib * M, 0, 1);
-        fill_block(b, mib * M, 1, 1);
-        char path[4096];
-        if (round == 0 && (mmv_block_path(a, path, sizeof path) || mmv_block_path(b, path,
-                                                                                 sizeof path)))
-            bad("the first two blocks are not files");
-        free(a);
-        free(b);
-        if (round == 0)
-            break;
-    }
+    void *a = xmalloc(mib * M), *b = xmalloc(mib * M);
+    fill_block(a, mib * M, 0, 1);
+    fill_block(b, mib * M, 1, 1);
+    if (where(a, mib * M, "block", 0) != 'F' || where(b, mib * M, "block", 1) != 'F')
+        bad("the first two blocks are not files");
+    free(a);
+    free(b);
     unsigned char *c = malloc(mib2 * M);
     if (!c)
         bad("malloc(%zu MiB) failed", mib2);
@@ -969,7 +961,8 @@ static int cmd_budget_reuse(size_t mib, size_t mib2)
     check_block(c, mib2 * M, 2, 1, "after it was made");
     char path[4096];
     int rc = mmv_block_path(c, path, sizeof path);
-    printf("last_block=%p rc=%d\nlast=%c\ndisk_refused=%llu\n", (void *)c, rc, rc == 0 ? 'F' : !mmv_owns(c) ? 'J' : '?',
+    char kind = rc == 0 ? 'F' : !mmv_owns(c) ? 'J' : '?';
+    printf("last=%c\nlast_path_rc=%d\ndisk_refused=%llu\n", kind, rc,
            (unsigned long long)stats().disk_refused);
     free(c);
     return 0;
