@@ -26,7 +26,9 @@
  * during fills, made them 1.8x slower and wrote 1.6x as much back (bench/README.md).
  *
  * Cost. Idle: one getrusage and one trylock per 100 ms. Sampling (at most 512 pages, two
- * system calls each) only while reads outrun faults or a spell runs. The thread blocks every
+ * system calls each) only while reads outrun faults or a spell runs; a decision reads the
+ * block's whole page table (about 2 ms per GiB) with the heap lock held, so that large
+ * requests of other threads may wait that long then (a window around the front would do). The thread blocks every
  * signal, never writes a block and keeps no descriptor between rounds. All it changes is under
  * the heap lock, by trylock: it never makes the program wait (a busy round is skipped). */
 #define _GNU_SOURCE
