@@ -18,6 +18,7 @@
 #include "memrun.h"
 
 #include "memlimit.h"
+#include "os.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,17 +63,12 @@ static int put(const char *dir, const char *name, const char *text)
     return n == (ssize_t)strlen(text) ? 0 : -(err ? err : EIO);
 }
 
+/* A control file of a group: the library's reader (procfs.c), which reads it whole. */
 static int get(const char *dir, const char *name, char *buf, size_t size)
 {
     char path[1400];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = read(fd, buf, size - 1);
-    close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    return n < 0 ? -EIO : 0;
+    return mmvi_os_read_file(path, buf, size);
 }
 
 /* Is `word` one of the space-separated words of `list`? */

@@ -273,29 +273,43 @@ static int give_back_cached_files(struct mmvi_evicted *pending)
     return 1;
 }
 
-/* After the disk budget refused b's file: b's record goes (a failed make may have given its
- * space up), the cache gives its files back, and a new record is placed and made once more.
- * The new record (its make's outcome in *err), or NULL with *err set. Called unlocked. */
-static struct mmvi_block *remake(struct mmvi_block *b, size_t size, size_t align, int file_only,
-                                 int *ram, int *err, struct mmvi_evicted *ev)
+/* Under the lock, which it releases: a record placed (RAM or file) and made. The record (its
+ * make's outcome in *err), or NULL with *err set. */
+static struct mmvi_block *place_and_make(size_t size, size_t align, int file_only, int *ram,
+                                         int *err, struct mmvi_evicted *ev)
 {
-    pthread_mutex_lock(&mmvi_heap.lock);
-    if (*ram)
-        mmvi_pressure_relieved(size);
-    mmvi_block_forget(b);
-    mmvi_heap.nblocks--;
-    pthread_mutex_unlock(&mmvi_heap.lock);
-    if (!give_back_cached_files(ev))
-        return NULL; /* *err is still EDQUOT */
-    pthread_mutex_lock(&mmvi_heap.lock);
     *err = place(size, file_only, ram, ev);
-    b = *err ? NULL : mmvi_heap_new_record(size, align, err);
+    struct mmvi_block *b = *err ? NULL : mmvi_heap_new_record(size, align, err);
     if (b)
         b->pinned = (uint8_t)file_only;
     pthread_mutex_unlock(&mmvi_heap.lock);
     if (b)
         *err = -mmvi_block_make(b, *ram);
     return b;
+}
+
+/* Under the lock: the record of a block whose make failed goes. */
+static void drop_record(struct mmvi_block *b, int ram)
+{
+    if (ram)
+        mmvi_pressure_relieved(b->size);
+    mmvi_block_forget(b);
+    mmvi_heap.nblocks--;
+}
+
+/* After the disk budget refused b's file: b's record goes (a failed make may have given its
+ * space up), the cache gives its files back, and a new record is placed and made once more.
+ * As place_and_make, or NULL with *err still EDQUOT when nothing was given back. Unlocked. */
+static struct mmvi_block *remake(struct mmvi_block *b, size_t size, size_t align, int file_only,
+                                 int *ram, int *err, struct mmvi_evicted *ev)
+{
+    pthread_mutex_lock(&mmvi_heap.lock);
+    drop_record(b, *ram);
+    pthread_mutex_unlock(&mmvi_heap.lock);
+    if (!give_back_cached_files(ev))
+        return NULL;
+    pthread_mutex_lock(&mmvi_heap.lock);
+    return place_and_make(size, align, file_only, ram, err, ev);
 }
 
 /* A new block (file_only: a file whatever the pressure, and no fallback). */
@@ -325,13 +339,7 @@ static void *large_alloc_nc(size_t n, size_t align, int zero, int file_only)
             /* a smaller cached RAM block, grown */
         } else {
             int ram = 0;
-            err = place(size, file_only, &ram, &ev);
-            b = err ? NULL : mmvi_heap_new_record(size, align, &err);
-            if (b)
-                b->pinned = (uint8_t)file_only;
-            pthread_mutex_unlock(&mmvi_heap.lock);
-            if (b)
-                err = -mmvi_block_make(b, ram);
+            b = place_and_make(size, align, file_only, &ram, &err, &ev);
             if (b && err == EDQUOT) /* the disk budget: freed blocks' files may make room */
                 b = remake(b, size, align, file_only, &ram, &err, &ev);
             struct mmvi_block prev;
@@ -346,10 +354,7 @@ static void *large_alloc_nc(size_t n, size_t align, int zero, int file_only)
                 }
                 p = (void *)b->addr;
             } else if (b) {
-                if (ram)
-                    mmvi_pressure_relieved(size);
-                mmvi_block_forget(b);
-                mmvi_heap.nblocks--;
+                drop_record(b, ram);
             }
             pthread_mutex_unlock(&mmvi_heap.lock);
             if (p) {
