@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, whatever of mmvec's build and test dependencies is missing.
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds the competitors and gnuplot)
+# Usage: scripts/install-deps.sh [--bench]   (--bench adds the competitors)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libjemalloc-dev uuid-dev libcriterion-dev
       libclang-rt-14-dev python3 perl xz-utils sqlite3 coreutils)
+pkgs+=(gnuplot-nox) # mmvec plot draws with it (and the benchmarks' figures)
 pkgs+=(python3.11 libpython3.11-testsuite) # tests/test_cpython.c: CPython's own tests, preloaded
 if [ "${1:-}" = "--bench" ]; then
-  pkgs+=(gnuplot-nox libmimalloc-dev libtcmalloc-minimal4 libmemkind-dev)
+  pkgs+=(libmimalloc-dev libtcmalloc-minimal4 libmemkind-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -4,22 +4,28 @@
 #
 #   scripts/out-of-core-demo.sh
 #
-# The program (tests/helpers/heapfill.c) mallocs 2 GiB in 64 MiB blocks, writes a pseudo-random
-# stream into all of it, then reads it all back, compares and checksums it. It runs twice in a
-# 512 MiB memory limit (no swap) made by `mmvec run --memory 512M` (a memory cgroup of its own,
-# v1 or v2, or systemd-run): plainly (--without-mmvec), then under mmvec with `-t 1M`.
+# Two programs, each run twice in a 512 MiB memory limit (no swap) made by `mmvec run --memory
+# 512M` (a memory cgroup of its own, v1 or v2, or systemd-run): plainly (--without-mmvec), then
+# under mmvec with `-t 1M`:
+#   1. tests/helpers/heapfill.c mallocs 2 GiB in 64 MiB blocks, writes a pseudo-random stream
+#      into all of it, then reads it all back, compares and checksums it;
+#   2. python3, a program users know (tests/helpers/bytearray.py): builds a 2 GiB bytearray by
+#      appending 1 MiB chunks (the array grows by realloc: the interposer's realloc path), then
+#      reads it all back: sha256 over it, and a sum of one 8-byte word per 4 KiB page through a
+#      memoryview. The result expected comes from the same chunks hashed one at a time, in a
+#      few MiB, outside the limit.
 # Needs root (or a delegated cgroup, or systemd-run --user); builds what it needs.
 #
 # Environment (all optional):
 #   MMVEC_BUILD_DIR   build directory (default: <repo>/build; configured and built if needed)
-#   DEMO_HEAP_MIB     heap to fill, MiB (default 2048)
+#   DEMO_HEAP_MIB     heap to fill, MiB (default 2048; the bytearray's size too)
 #   DEMO_LIMIT_MIB    the memory limit, MiB (default 512)
 #   DEMO_BLOCK_MIB    size of each malloc, MiB (default 64)
 #   DEMO_THRESHOLD    mmvec's threshold (default 1M)
 #   DEMO_SEG_DIR      where the block files go (default: a new directory under /var/tmp);
 #                     must be a disk, not a tmpfs (a tmpfs is RAM, charged to the cgroup)
-# Exit status: 0 when the plain run is killed and the mmvec run finishes, 1 otherwise,
-# 2 when the demo cannot run here (it says why).
+# Exit status: 0 when both plain runs are killed and both mmvec runs finish with the right
+# result, 1 otherwise, 2 when the demo cannot run here (it says why).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -61,6 +67,20 @@ build_if_needed() {
   if [ ! -x "$mmvec" ] || [ ! -x "$heapfill" ]; then
     cannot "no mmvec or tests/helpers/heapfill in $build (configured with MMVEC_BUILD_TESTS=OFF?)"
   fi
+}
+
+# ---- python3 ------------------------------------------------------------------------------------
+
+# The interpreter itself, not a launcher: pyenv's python3 is a shell script that would run (and
+# have preloaded) a dozen processes before python3 starts. The result expected of the run comes
+# from the same chunks, one at a time, outside the limit.
+find_python() {
+  command -v python3 >/dev/null || cannot "no python3 (apt-get install python3)"
+  python=$(python3 -c 'import sys; print(sys.executable)')
+  [ -x "$python" ] || cannot "python3 does not say where its executable is"
+  pyprog="$repo/tests/helpers/bytearray.py"
+  py_expected=$("$python" "$pyprog" expect "$heap") ||
+    { say "out-of-core demo: $python $pyprog expect $heap failed" >&2; exit 1; }
 }
 
 # ---- checks ---------------------------------------------------------------------------------
@@ -118,22 +138,34 @@ run_limited() {
   fi
 }
 
-describe() { # a one-line verdict of the last run
+# describe NAME VERB [EXPECTED]: a one-line verdict of the last run. The program's result line
+# on stdout starts with "NAME: ", its progress lines on stderr are "NAME: VERB N MiB"; with
+# EXPECTED, it finished right only when its result line is that one. Sets r_verdict and
+# r_checksum (the first 16 hex digits of the result's checksum or sha256).
+describe() {
+  local name=$1 verb=$2 expected=${3:-}
   if [ "$r_status" = 0 ]; then
     local line checksum
-    line=$(grep '^heapfill:' "$r_out" || true)
-    checksum=$(sed -n 's/.*checksum \([0-9a-f]*\).*/\1/p' "$r_out")
-    r_verdict=finished
-    r_checksum=${checksum:--}
-    say "      -> FINISHED in $r_time; ${line#heapfill: }"
+    line=$(grep "^$name:" "$r_out" | tail -n 1 || true)
+    checksum=$(sed -n 's/.*\(checksum\|sha256\) \([0-9a-f]*\).*/\2/p' <<<"$line")
+    r_checksum=${checksum:0:16}
+    r_checksum=${r_checksum:--}
+    if [ -n "$expected" ] && [ "$line" != "$expected" ]; then
+      r_verdict="wrong result"
+      say "      -> FINISHED in $r_time, but WRONG: ${line#"$name: "}"
+      say "         expected: ${expected#"$name: "}"
+    else
+      r_verdict=finished
+      say "      -> FINISHED in $r_time; ${line#"$name: "}${expected:+ (as expected)}"
+    fi
   elif [ "$r_status" -gt 128 ]; then
     local sig last
     sig=$(kill -l $((r_status - 128)) 2>/dev/null || echo $((r_status - 128)))
-    last=$(grep 'written' "$r_err" | tail -n 1 | sed 's/^heapfill: written //')
+    last=$(grep "^$name: $verb " "$r_err" | tail -n 1 | sed "s/^$name: $verb //")
     r_verdict=killed
     r_checksum=-
     say "      -> KILLED by SIG$sig after $r_time (${r_ooms:-?} OOM kill(s) in its memory limit);" \
-      "it had written ${last:-0 MiB} of $heap MiB"
+      "it had $verb ${last:-0 MiB} of $heap MiB"
   else
     r_verdict="failed ($r_status)"
     r_checksum=-
@@ -143,6 +175,19 @@ describe() { # a one-line verdict of the last run
   say "         peak memory: $r_peak (limit $limit MiB)"
 }
 
+# The last run's own mmvec stats table, indented: the last one on its stderr (a program that
+# runs others prints theirs first).
+show_stats() {
+  awk '/^mmvec stats/ { n = 1; t[1] = $0; open = 1; next }
+       open && /^  / { t[++n] = $0; next }
+       { open = 0 }
+       END { for (i = 1; i <= n; i++) print "         " t[i] }' "$r_err"
+}
+
+row() { # one row of the summary: PROGRAM RUN RESULT TIME PEAK CHECKSUM
+  printf '  %-9s %-14s %-13s %-9s %-14s %s\n' "$@"
+}
+
 # ---- main -----------------------------------------------------------------------------------
 
 main() {
@@ -150,35 +195,54 @@ main() {
   [ "$(id -u)" = 0 ] || say "(not root: mmvec run --memory needs a delegated cgroup or systemd-run --user)"
   check_seg_dir
   build_if_needed
+  find_python
+  local pyrun="python3 bytearray.py build $heap" py_sha=${py_expected#*sha256 }
+  py_sha=${py_sha%%,*}
   say ""
   say "mmvec out-of-core demo"
-  say "  program: heapfill $heap $block -- mallocs $heap MiB in $block MiB blocks, writes all"
-  say "           of it, then reads it all back, compares every word and checksums it"
-  say "  limit:   $limit MiB of memory, no swap: mmvec run --memory ${limit}M (a memory cgroup of"
-  say "           its own, v1 or v2, or systemd-run)"
-  say "  files:   $seg_dir ($seg_fs)"
+  say "  program 1: heapfill $heap $block -- mallocs $heap MiB in $block MiB blocks, writes all"
+  say "             of it, then reads it all back, compares every word and checksums it"
+  say "  program 2: $pyrun -- appends $heap chunks of 1 MiB to a bytearray"
+  say "             (realloc), then sha256 over it and a sum of one word per page; expected"
+  say "             (the same chunks one at a time): sha256 ${py_sha:0:16}..., page sum ${py_expected##* }"
+  say "  limit:     $limit MiB of memory, no swap: mmvec run --memory ${limit}M (a memory cgroup"
+  say "             of its own, v1 or v2, or systemd-run)"
+  say "  files:     $seg_dir ($seg_fs)"
   say ""
-  say "[1/2] without mmvec:  mmvec run --memory ${limit}M --without-mmvec -- heapfill $heap $block"
-  run_limited plain --without-mmvec -- "$heapfill" "$heap" "$block"
-  describe
+  say "[1/4] without mmvec:  mmvec run --memory ${limit}M --without-mmvec -- heapfill $heap $block"
+  run_limited heap-plain --without-mmvec -- "$heapfill" "$heap" "$block"
+  describe heapfill written
   local v1=$r_verdict t1=$r_time p1=$r_peak c1=$r_checksum
   say ""
-  say "[2/2] with mmvec:     mmvec run --memory ${limit}M -t $threshold -d $seg_dir --stats -- heapfill $heap $block"
-  run_limited mmvec -t "$threshold" -d "$seg_dir" -- "$heapfill" "$heap" "$block"
-  describe
-  if grep -q '^mmvec stats' "$r_err"; then
-    sed -n '/^mmvec stats/,$p' "$r_err" | sed 's/^/         /'
-  fi
+  say "[2/4] with mmvec:     mmvec run --memory ${limit}M -t $threshold -d $seg_dir --stats -- heapfill $heap $block"
+  run_limited heap-mmvec -t "$threshold" -d "$seg_dir" -- "$heapfill" "$heap" "$block"
+  describe heapfill written
+  show_stats
+  local v2=$r_verdict t2=$r_time p2=$r_peak c2=$r_checksum
+  say ""
+  say "[3/4] without mmvec:  mmvec run --memory ${limit}M --without-mmvec -- $pyrun"
+  run_limited py-plain --without-mmvec -- "$python" "$pyprog" build "$heap"
+  describe python3 appended "$py_expected"
+  local v3=$r_verdict t3=$r_time p3=$r_peak c3=$r_checksum
+  say ""
+  say "[4/4] with mmvec:     mmvec run --memory ${limit}M -t $threshold -d $seg_dir --stats -- $pyrun"
+  run_limited py-mmvec -t "$threshold" -d "$seg_dir" -- "$python" "$pyprog" build "$heap"
+  describe python3 appended "$py_expected"
+  show_stats
+  local v4=$r_verdict t4=$r_time p4=$r_peak c4=$r_checksum
   local left
   left=$(find "$seg_dir" -name '*.seg' | wc -l)
   say ""
   say "Summary"
-  printf '  %-14s %-10s %-9s %-14s %s\n' run result time "peak memory" checksum
-  printf '  %-14s %-10s %-9s %-14s %s\n' "without mmvec" "$v1" "$t1" "$p1" "$c1"
-  printf '  %-14s %-10s %-9s %-14s %s\n' "with mmvec" "$r_verdict" "$r_time" "$r_peak" "$r_checksum"
+  row program run result time "peak memory" checksum
+  row heapfill "without mmvec" "$v1" "$t1" "$p1" "$c1"
+  row heapfill "with mmvec" "$v2" "$t2" "$p2" "$c2"
+  row python3 "without mmvec" "$v3" "$t3" "$p3" "$c3"
+  row python3 "with mmvec" "$v4" "$t4" "$p4" "$c4"
   say "  block files left in $seg_dir: $left"
-  if [ "$v1" = killed ] && [ "$r_verdict" = finished ] && [ "$left" = 0 ]; then
-    say "  => the same unmodified program, $heap MiB of heap in $limit MiB of memory: killed" \
+  if [ "$v1" = killed ] && [ "$v2" = finished ] && [ "$v3" = killed ] && [ "$v4" = finished ] &&
+    [ "$left" = 0 ]; then
+    say "  => the same unmodified programs, $heap MiB of heap in $limit MiB of memory: killed" \
       "without mmvec, finished with it."
     return 0
   fi

@@ -19,6 +19,7 @@
 
 #include "memlimit.h"
 #include "os.h"
+#include "record.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -209,7 +210,7 @@ static void child(const struct group *g, char **argv)
     set_handlers(SIG_DFL, SIG_DFL);
     char pid[32];
     snprintf(pid, sizeof pid, "%ld", (long)getpid());
-    int rc = put(g->path, "cgroup.procs", pid);
+    int rc = g ? put(g->path, "cgroup.procs", pid) : 0;
     if (rc < 0) {
         fprintf(stderr, "mmvec: cannot join the memory cgroup %s: %s\n", g->path, strerror(-rc));
         _exit(1);
@@ -220,14 +221,36 @@ static void child(const struct group *g, char **argv)
     _exit(err == ENOENT ? 127 : 126);
 }
 
-static int run_in(const struct group *g, uint64_t limit, char **argv, int report)
+/* Waits for the program, and with a recorder samples it every MMVC_RECORD_MS meanwhile. */
+static void wait_for(pid_t pid, int *status, const struct group *g, struct mmvc_recorder *rec)
+{
+    char usage[1400];
+    if (g)
+        snprintf(usage, sizeof usage, "%s/%s", g->path,
+                 g->version == 1 ? "memory.usage_in_bytes" : "memory.current");
+    for (;;) {
+        pid_t w = waitpid(pid, status, rec ? WNOHANG : 0);
+        if (w == pid || (w < 0 && errno != EINTR))
+            return;
+        if (w == 0) {
+            mmvc_record_sample(rec, (long)pid, g ? usage : NULL);
+            struct timespec ts = {0, MMVC_RECORD_MS * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+/* Runs argv as our child, in group g (NULL: none), and ends as it did. */
+static int run_in(const struct group *g, uint64_t limit, char **argv, int report,
+                  struct mmvc_recorder *rec)
 {
     fflush(NULL);
     set_handlers(forward, SIG_IGN); /* before fork: no signal is lost in between */
     pid_t pid = fork();
     if (pid < 0) {
         int err = errno;
-        remove_group(g);
+        if (g)
+            remove_group(g);
         fprintf(stderr, "mmvec: cannot start '%s': %s\n", argv[0], strerror(err));
         return 1;
     }
@@ -235,14 +258,14 @@ static int run_in(const struct group *g, uint64_t limit, char **argv, int report
         child(g, argv);
     child_pid = pid;
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    long long kills = oom_kills(g);
-    if (report)
+    wait_for(pid, &status, g, rec);
+    long long kills = g ? oom_kills(g) : -1;
+    if (report && g)
         fprintf(stderr, "mmvec run: peak memory %llu MiB of the %" PRIu64 " MiB limit, %lld OOM "
                 "kill%s\n", peak(g) >> 20, limit >> 20, kills < 0 ? 0 : kills,
                 kills == 1 ? "" : "s");
-    remove_group(g);
+    if (g)
+        remove_group(g);
     set_handlers(SIG_DFL, SIG_DFL);
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
@@ -263,14 +286,15 @@ static int run_in(const struct group *g, uint64_t limit, char **argv, int report
 }
 
 /* systemd-run's scope: systemd makes and removes the unit; it execs the program itself. Returns
- * only when it cannot. */
-static void run_systemd(uint64_t limit, char **argv, const char *root, char *why, size_t wsz)
+ * only when it cannot (with a recorder, it runs as our child: the program takes its pid). */
+static int run_systemd(uint64_t limit, char **argv, const char *root, char *why, size_t wsz,
+                       struct mmvc_recorder *rec)
 {
     char booted[512];
     snprintf(booted, sizeof booted, "%s/run/systemd/system", root);
     if (access(booted, F_OK) < 0) {
         say_why(why, wsz, "systemd is not the init system here (no %s)", booted);
-        return;
+        return -1;
     }
     size_t n = 0;
     while (argv[n])
@@ -280,7 +304,7 @@ static void run_systemd(uint64_t limit, char **argv, const char *root, char *why
     snprintf(max, sizeof max, "MemoryMax=%" PRIu64, limit);
     if (!args) {
         say_why(why, wsz, "out of memory");
-        return;
+        return -1;
     }
     size_t k = 0;
     args[k++] = "systemd-run";
@@ -296,13 +320,25 @@ static void run_systemd(uint64_t limit, char **argv, const char *root, char *why
     args[k++] = "--";
     for (size_t i = 0; i < n; i++)
         args[k++] = argv[i];
+    if (rec) {
+        int rc = run_in(NULL, limit, args, 0, rec);
+        free(args);
+        return rc;
+    }
     fflush(NULL);
     execvp(args[0], args);
     say_why(why, wsz, "cannot run systemd-run: %s", strerror(errno));
     free(args);
+    return -1;
 }
 
-int mmvc_run_limited(uint64_t limit, char **argv, const char *root, int report)
+int mmvc_run_watched(char **argv, struct mmvc_recorder *rec)
+{
+    return run_in(NULL, 0, argv, 0, rec);
+}
+
+int mmvc_run_limited(uint64_t limit, char **argv, const char *root, int report,
+                     struct mmvc_recorder *rec)
 {
     struct mmvi_memsrc src;
     fixture = root[0] != '\0';
@@ -318,8 +354,10 @@ int mmvc_run_limited(uint64_t limit, char **argv, const char *root, int report)
     else
         say_why(cg_why, sizeof cg_why, "no memory cgroup found (/proc/self/cgroup)");
     if (made == 0)
-        return run_in(&g, limit, argv, report);
-    run_systemd(limit, argv, root, sd_why, sizeof sd_why);
+        return run_in(&g, limit, argv, report, rec);
+    int rc = run_systemd(limit, argv, root, sd_why, sizeof sd_why, rec);
+    if (rc >= 0)
+        return rc;
     fprintf(stderr, "mmvec: cannot set a memory limit here: %s; and %s\n", cg_why, sd_why);
     return 1;
 }

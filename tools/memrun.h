@@ -3,6 +3,8 @@
 #ifndef MMVEC_TOOLS_MEMRUN_H
 #define MMVEC_TOOLS_MEMRUN_H
 
+#include "record.h"
+
 #include <stdint.h>
 
 /* Runs argv (argv[0] looked up in PATH) with at most `limit` bytes of memory, swap included, and
@@ -12,6 +14,13 @@
  *
  * With `report`, one line on stderr after the program: the group's peak memory and OOM kills.
  * `root` prefixes /proc, /sys and /run ("" for the real system; tests pass a fixture tree). */
-int mmvc_run_limited(uint64_t limit, char **argv, const char *root, int report);
+int mmvc_run_limited(uint64_t limit, char **argv, const char *root, int report,
+                     struct mmvc_recorder *rec);
+
+/* With a recorder (run --record): the program samples every MMVC_RECORD_MS into it while it
+ * runs (a limit made by systemd-run: the program keeps systemd-run's pid, our child). */
+
+/* Runs argv as this tool's child with no limit (for --record alone), and ends as it did. */
+int mmvc_run_watched(char **argv, struct mmvc_recorder *rec);
 
 #endif

@@ -2,13 +2,15 @@
  *
  *   mmvec run [-t SIZE] [-d DIR] [-m SIZE] [--stats] [--] PROGRAM ARGS...
  *   mmvec clean [DIR]
+ *   mmvec plot FILE.csv [-o OUT.png] [--title TEXT] [--script]
+ *   mmvec ps [--json] [DIR] | top [-d SECS] [-n N] [-b] | stats PID [--json]
  *   mmvec --help | --version
  *
  * `run` only prepares the environment (LD_PRELOAD and the MMVEC_* variables) and execs: the
  * program then runs exactly as it would with the variables set by hand, with no wrapper process
  * left between it and its parent (signals, exit codes and pids stay the program's own). With
  * --memory it stays as the program's parent for as long as the memory cgroup it made must
- * exist (memrun.c), unless systemd-run makes the limit.
+ * exist (memrun.c), unless systemd-run makes the limit; with --record, to sample it (record.c).
  * Every error is one line on stderr and a non-zero exit: 2 for usage, 1 for a failure, and for
  * `run`, 126/127 when the program cannot be executed (as env(1) and the shells do).
  */
@@ -17,7 +19,10 @@
 #include "mmvec/common.h"
 #include "mmvec/namer.h"
 
+#include "live.h"
 #include "memrun.h"
+#include "plot.h"
+#include "record.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -37,8 +42,13 @@
 enum { EXIT_USAGE = 2, EXIT_CANNOT_EXEC = 126, EXIT_NOT_FOUND = 127 };
 
 static const char usage_text[] =
-    "Usage: mmvec run [-t SIZE] [-d DIR] [-m SIZE] [--stats] [--] PROGRAM [ARGS...]\n"
+    "Usage: mmvec run [-t SIZE] [-d DIR] [-m SIZE] [--stats] [--record FILE] [--] PROGRAM\n"
+    "                 [ARGS...]\n"
+    "       mmvec ps [--json] [DIR]\n"
+    "       mmvec top [-d SECONDS] [-n COUNT] [-b] [DIR]\n"
+    "       mmvec stats PID [--json]\n"
     "       mmvec clean [DIR]\n"
+    "       mmvec plot FILE.csv [-o OUT.png] [--title TEXT] [--script]\n"
     "       mmvec config\n"
     "       mmvec help [VARIABLE]\n"
     "       mmvec --help | --version\n"
@@ -54,9 +64,23 @@ static const char usage_text[] =
     "        --without-mmvec   do not preload mmvec (to compare: run --memory 512M\n"
     "                          --without-mmvec -- PROGRAM)\n"
     "    -s, --stats           MMVEC_STATS=1: print a table of what went to files at exit\n"
+    "    -r, --record FILE     sample the program every 100 ms into FILE (CSV: resident\n"
+    "                          memory, bytes in RAM blocks and in files, disk bytes read and\n"
+    "                          written, faults, the group's usage); draw it with mmvec plot\n"
+    "  ps      one line per process running under mmvec: blocks and bytes in RAM and in\n"
+    "          files, disk held, bytes moved to files, since when, command (--json: one\n"
+    "          object per line)\n"
+    "  top     the same, refreshed every second, with rates (moved, disk read and write,\n"
+    "          major faults per second); q quits, -b for a log\n"
+    "  stats   the figures of one process, as MMVEC_STATS=1 prints them (--json: one object)\n"
     "  clean   remove the files left in DIR (default: the default directory) by processes\n"
     "          that died without cleaning up (kill -9, crash); live processes' files stay;\n"
     "          nothing mmvec did not make is ever removed\n"
+    "  plot    draw a recording of run --record (FILE.csv) as a PNG with gnuplot: memory\n"
+    "          (RSS, in blocks, in files, cgroup, limit), disk MB/s, major faults/s\n"
+    "    -o, --output OUT.png  the image (default: FILE.png)\n"
+    "        --title TEXT      the title (default: the recorded command)\n"
+    "        --script          print the gnuplot script, data inline, instead\n"
     "  config  print every MMVEC_* variable with the value in force here, and what it does\n"
     "  help VARIABLE  that one variable (MMVEC_ may be left out: help threshold)\n"
     "\n"
@@ -206,6 +230,7 @@ struct run_opts {
     const char *memory;
     bool stats;
     bool plain; /* --without-mmvec */
+    const char *record;
 };
 
 static int parse_run_opts(int argc, char **argv, struct run_opts *o)
@@ -216,6 +241,7 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
         {"memory", required_argument, NULL, 'm'},
         {"stats", no_argument, NULL, 's'},
         {"without-mmvec", no_argument, NULL, 'W'},
+        {"record", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -223,13 +249,14 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
     optind = 1;
     int c;
     /* '+': stop at the program's name, so its own options are left alone. */
-    while ((c = getopt_long(argc, argv, "+:t:d:m:sh", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:t:d:m:r:sh", longs, NULL)) != -1) {
         switch (c) {
         case 't': o->threshold = optarg; break;
         case 'd': o->dir = optarg; break;
         case 'm': o->memory = optarg; break;
         case 's': o->stats = true; break;
         case 'W': o->plain = true; break;
+        case 'r': o->record = optarg; break;
         case 'h': fputs(usage_text, stdout); exit(0);
         case ':':
             complain("option '%s' needs a value (try mmvec --help)", argv[optind - 1]);
@@ -289,13 +316,26 @@ static int cmd_run(int argc, char **argv)
     }
     if (!o.plain && set_preload(lib) < 0)
         return 1;
-    if (o.memory) {
+    static struct mmvc_recorder rec;
+    if (o.record) {
+        int rc = mmvc_record_open(&rec, o.record, argv + optind, limit);
+        if (rc < 0) {
+            complain("cannot write the recording '%s': %s", o.record, strerror(-rc));
+            return 1;
+        }
+    }
+    if (o.memory || o.record) {
         /* Tests point this at a fixture tree of /proc, /sys and /run; the program never sees it. */
         const char *hook = getenv("MMVEC_RUN_TEST_ROOT");
         char root[256];
         snprintf(root, sizeof root, "%s", hook ? hook : "");
         unsetenv("MMVEC_RUN_TEST_ROOT");
-        return mmvc_run_limited(limit, argv + optind, root, o.stats);
+        int rc = o.memory ? mmvc_run_limited(limit, argv + optind, root, o.stats,
+                                             o.record ? &rec : NULL)
+                          : mmvc_run_watched(argv + optind, &rec);
+        if (o.record && mmvc_record_close(&rec) < 0)
+            complain("the recording '%s' is incomplete: %s", o.record, strerror(errno));
+        return rc;
     }
     execvp(argv[optind], argv + optind);
     int err = errno;
@@ -418,6 +458,14 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "clean"))
         return cmd_clean(argc - 1, argv + 1);
+    if (!strcmp(cmd, "plot"))
+        return mmvec_plot_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ps"))
+        return mmvc_ps_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "top"))
+        return mmvc_top_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "stats"))
+        return mmvc_stats_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "config")) {
         fflush(stdout);
         return mmv_config_print(STDOUT_FILENO) == 0 ? 0 : 1;

@@ -58,6 +58,13 @@ typedef struct mmv_stats {
     uint64_t advisor_samples;    /* pages the read-around advisor looked at */
     uint64_t disk_refused;       /* files not made or grown: the free-space reserve or the disk
                                     budget (MMVEC_DISK_RESERVE, MMVEC_MAX_DISK) */
+    uint64_t ram_blocks_live;    /* live blocks in RAM now (the rest of blocks_live are files) */
+    uint64_t file_blocks_live;   /* live blocks in files now */
+    uint64_t file_bytes_live;    /* bytes of live blocks in files (block_bytes_live minus
+                                    ram_bytes_live) */
+    uint64_t disk_read_bytes;    /* bytes this process caused to be read from disk
+                                    (/proc/self/io read_bytes; 0 where unreadable) */
+    uint64_t sparse_files;       /* files made sparse: their filesystem has no fallocate */
 } mmv_stats;
 
 /* Fills *out with a snapshot. Returns 0, or -EINVAL for NULL. */

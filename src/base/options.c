@@ -168,6 +168,12 @@ static const char *const advice_names[] = {"auto", "normal", "random", NULL};
 static const int advice_values[] = {MMVI_ADVICE_AUTO, MADV_NORMAL, MADV_RANDOM};
 static const char *const place_names[] = {"auto", "file", NULL};
 static const int place_values[] = {MMVI_PLACE_AUTO, MMVI_PLACE_FILE};
+static const char *const stats_names[] = {"0", "1", "json", "no", "yes", "off", "on",
+                                          "false", "true", "", NULL};
+static const int stats_values[] = {MMVI_STATS_OFF,   MMVI_STATS_TABLE, MMVI_STATS_JSON,
+                                   MMVI_STATS_OFF,   MMVI_STATS_TABLE, MMVI_STATS_OFF,
+                                   MMVI_STATS_TABLE, MMVI_STATS_OFF,   MMVI_STATS_TABLE,
+                                   MMVI_STATS_OFF};
 static const char *const wb_names[] = {"auto", "on", "off", "1", "0", NULL};
 static const int wb_values[] = {MMVI_WRITEBACK_AUTO, MMVI_WRITEBACK_ON, MMVI_WRITEBACK_OFF,
                                 MMVI_WRITEBACK_ON, MMVI_WRITEBACK_OFF};
@@ -189,8 +195,10 @@ static const struct option table[] = {
      "1: unlink each block file as soon as it is mapped"},
     {"MMVEC_DISABLE", K_BOOL, &mmvi_opt.disable, 0, 0, NULL, NULL,
      "1: everything to the private jemalloc, no files"},
-    {"MMVEC_STATS", K_BOOL, &mmvi_opt.stats, 0, 0, NULL, NULL,
-     "1: print the counters to stderr at exit"},
+    {"MMVEC_STATS", K_CHOICE, &mmvi_opt.stats, 0, 0, stats_names, stats_values,
+     "1: print the figures to stderr at exit; json: the same as one JSON object"},
+    {"MMVEC_LIVE_DIR", K_DIR, mmvi_opt.live_dir, 0, 0, NULL, NULL,
+     "where the live figures page goes (mmvec ps/top/stats): auto (/dev/shm), a dir, or off"},
     {"MMVEC_SHOW_CONFIG", K_BOOL, &mmvi_opt.show_config, 0, 0, NULL, NULL,
      "1: print this configuration to stderr at start"},
     {"MMVEC_PLACEMENT", K_CHOICE, &mmvi_opt.placement, 0, 0, place_names, place_values,
@@ -344,8 +352,10 @@ static void fmt_value(const struct option *o, char *buf, size_t size)
         snprintf(buf, size, "?");
         return;
     case K_DIR:
-        if (mmvi_opt.dir[0])
-            snprintf(buf, size, "%s", mmvi_opt.dir);
+        if (((const char *)o->field)[0])
+            snprintf(buf, size, "%s", (const char *)o->field);
+        else if (o->field != mmvi_opt.dir)
+            snprintf(buf, size, "auto");
         else if (mmvi_default_dir_path(buf, size) < 0)
             snprintf(buf, size, "?");
         return;
@@ -354,6 +364,25 @@ static void fmt_value(const struct option *o, char *buf, size_t size)
         snprintf(buf, size, "%s", v ? v : "");
         return;
     }
+    }
+}
+
+void mmvi_options_format(char *buf, size_t size)
+{
+    mmvi_options_init();
+    char value[4200];
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
+        if (table[i].kind == K_DOC)
+            continue;
+        fmt_value(&table[i], value, sizeof value);
+        int n = snprintf(buf + len, size - len, "%s=%s\n", table[i].name, value);
+        if (n < 0 || (size_t)n >= size - len) {
+            buf[len] = '\0'; /* this line does not fit: stop at the last whole one */
+            return;
+        }
+        len += (size_t)n;
     }
 }
 

@@ -14,6 +14,8 @@ enum mmvi_writeback { MMVI_WRITEBACK_AUTO, MMVI_WRITEBACK_ON, MMVI_WRITEBACK_OFF
 /* auto: a large block is RAM while the heap fits below the mark, a file otherwise (pressure.c);
  * file: every large block is a file from the start. */
 enum mmvi_placement { MMVI_PLACE_AUTO, MMVI_PLACE_FILE };
+/* MMVEC_STATS: nothing, the table, or one JSON object, at exit. */
+enum mmvi_stats_mode { MMVI_STATS_OFF, MMVI_STATS_TABLE, MMVI_STATS_JSON };
 /* calloc'd blocks MADV_RANDOM while memory is plentiful (see alloc.c, docs/design.md) */
 #define MMVI_ADVICE_AUTO (-1)
 
@@ -39,7 +41,7 @@ struct mmvi_options {
     int strict;            /* no RAM fallback: NULL + ENOMEM instead */
     int unlink_files;      /* unlink each file right after mapping it */
     int disable;           /* everything to jemalloc */
-    int stats;             /* print the stats table at exit */
+    int stats;             /* enum mmvi_stats_mode: print the figures at exit */
     int stats_fd;          /* where: a copy of stderr taken at start (programs close fd 2) */
     unsigned long stats_dev, stats_ino; /* ... and what it was, to know it is still that */
     int log;               /* 0 silent, 1 warnings, 2 a line per block, 3 with backtraces */
@@ -55,6 +57,8 @@ struct mmvi_options {
     struct mmvi_mark disk_reserve; /* MMVEC_DISK_RESERVE: space left free on the filesystem */
     size_t memory_limit;   /* MMVEC_MEMORY_LIMIT: a limit of the user's own (0: none) */
     char dir[4096];        /* empty: the namer's default directory */
+    char live_dir[4096];   /* MMVEC_LIVE_DIR: where the live figures page goes (publish.c);
+                              empty: auto (/dev/shm or $XDG_RUNTIME_DIR), "off": none */
 };
 
 extern struct mmvi_options mmvi_opt MMVI_HIDDEN;
@@ -69,6 +73,10 @@ MMVI_HIDDEN void mmvi_options_init(void);
 
 /* Writes the effective configuration to fd: one "NAME=value  # doc" line per variable. */
 MMVI_HIDDEN void mmvi_options_print(int fd);
+
+/* The same into buf as "NAME=value\n" lines, without the docs (the live page); truncated at a
+ * line's end to fit. */
+MMVI_HIDDEN void mmvi_options_format(char *buf, size_t size);
 
 /* "64M", "1g", "4096", "2KiB": bytes, with K/M/G/T (powers of 1024). -EINVAL on garbage,
  * -ERANGE on overflow. */

@@ -1,37 +1,26 @@
-/* The counters and the table printed at exit (MMVEC_STATS=1). */
+/* The counters, mmv_stats_get, and the table printed at exit (MMVEC_STATS=1 or json). */
 #include "mmvec/stats.h"
 
+#include "figures.h"
+#include "options.h"
 #include "stats_internal.h"
 
 #include "os.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 uint64_t mmvi_stat_table[MMVI_STAT_COUNT];
 
-static uint64_t get(enum mmvi_stat s)
-{
-    return __atomic_load_n(&mmvi_stat_table[s], __ATOMIC_RELAXED);
-}
+#define get mmvi_stat_get
 
-/* What this process made the kernel write to disk (its own writes and its dirtied pages). */
-static uint64_t disk_write_bytes(void)
+void mmvi_stats_fill(mmv_stats *out)
 {
-    char buf[512];
-    if (mmvi_os_read_file("/proc/self/io", buf, sizeof buf) < 0)
-        return 0;
-    const char *p = strstr(buf, "\nwrite_bytes: ");
-    return p ? strtoull(p + 14, NULL, 10) : 0;
-}
-
-int mmv_stats_get(mmv_stats *out)
-{
-    if (!out)
-        return -EINVAL;
     *out = (mmv_stats){
         .active_segments = get(MMVI_STAT_ACTIVE_SEGMENTS),
         .fallocate_failed = get(MMVI_STAT_FALLOCATE_FAILED),
@@ -70,72 +59,126 @@ int mmv_stats_get(mmv_stats *out)
         .spill_held_off = get(MMVI_STAT_SPILL_HELD_OFF),
         .memory_limit = get(MMVI_STAT_MEMORY_LIMIT),
         .memory_usage = get(MMVI_STAT_MEMORY_USAGE),
-        .disk_write_bytes = disk_write_bytes(),
         .readaround_off = get(MMVI_STAT_ADVISE_RANDOM),
         .readaround_on = get(MMVI_STAT_ADVISE_PROBES),
         .advisor_samples = get(MMVI_STAT_ADVISE_SAMPLES),
         .disk_refused = get(MMVI_STAT_DISK_REFUSED),
+        .ram_blocks_live = get(MMVI_STAT_RAM_BLOCKS_LIVE),
+        .sparse_files = get(MMVI_STAT_SPARSE_FILES),
     };
+    /* Two relaxed loads apart: clamp rather than show a wrapped-around count. */
+    out->file_blocks_live =
+        out->blocks_live > out->ram_blocks_live ? out->blocks_live - out->ram_blocks_live : 0;
+    out->file_bytes_live = out->block_bytes_live > out->ram_bytes_live
+                               ? out->block_bytes_live - out->ram_bytes_live : 0;
+}
+
+int mmv_stats_get(mmv_stats *out)
+{
+    if (!out)
+        return -EINVAL;
+    mmvi_stats_fill(out);
+    struct mmvi_proc_figures f;
+    if (mmvi_proc_figures_read(0, &f) == 0 && f.have_io) {
+        out->disk_write_bytes = f.write_bytes;
+        out->disk_read_bytes = f.read_bytes;
+    }
     return 0;
 }
 
-/* Formats without malloc: this runs at exit inside programs whose heap we are. */
+/* When this process started, in Unix seconds: its start in clock ticks after boot
+ * (/proc/self/stat, field 22) against the time since boot now (CLOCK_BOOTTIME). 0 when
+ * unreadable. (Not /proc/stat's btime: on a large machine it comes after tens of KiB.) */
+static uint64_t started_s(void)
+{
+    char st[1024];
+    struct timespec now, boot;
+    if (mmvi_os_read_file("/proc/self/stat", st, sizeof st) < 0 ||
+        clock_gettime(CLOCK_REALTIME, &now) < 0 || clock_gettime(CLOCK_BOOTTIME, &boot) < 0)
+        return 0;
+    const char *p = strrchr(st, ')');
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    long hz = sysconf(_SC_CLK_TCK);
+    if (!p || hz <= 0)
+        return 0;
+    uint64_t age = (uint64_t)boot.tv_sec - strtoull(p + 1, NULL, 10) / (uint64_t)hz;
+    return (uint64_t)now.tv_sec > age ? (uint64_t)now.tv_sec - age : 0;
+}
+
+/* The command line, arguments joined by spaces (truncated to fit). */
+static void command_line(char *buf, size_t size)
+{
+    memset(buf, 0, size);
+    int n = mmvi_os_read_file("/proc/self/cmdline", buf, size);
+    size_t len = n < 0 ? 0 : strnlen(buf, size - 1);
+    /* mmvi_os_read_file NUL-terminates after what it read: find the real end, past the NULs
+     * that separate the arguments. */
+    if (n == 0) {
+        size_t end = size - 1;
+        while (end > 0 && buf[end] == '\0')
+            end--;
+        for (size_t i = 0; i < end; i++)
+            if (buf[i] == '\0')
+                buf[i] = ' ';
+        len = strnlen(buf, size - 1);
+    }
+    buf[len] = '\0';
+}
+
+void mmvi_stats_header(struct mmvi_live_page *p)
+{
+    memset(p, 0, sizeof *p);
+    p->magic = MMVI_LIVE_MAGIC;
+    p->version = MMVI_LIVE_VERSION;
+    p->size = (uint32_t)sizeof *p;
+    p->pid = (int64_t)getpid();
+    p->started_s = started_s();
+    command_line(p->command, sizeof p->command);
+    mmvi_options_format(p->config, sizeof p->config);
+}
+
+/* The figures now, header and counters, with this process's own /proc figures. */
+static void snapshot(struct mmvi_live_page *p, struct mmvi_proc_figures *f)
+{
+    mmvi_stats_header(p);
+    mmvi_stats_fill(&p->stats);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    p->updated_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (mmvi_proc_figures_read(0, f) < 0)
+        memset(f, 0, sizeof *f);
+    p->stats.disk_write_bytes = f->write_bytes;
+    p->stats.disk_read_bytes = f->read_bytes;
+}
+
+/* Formats without malloc: this runs at exit inside programs whose heap we are. The buffers are
+ * static, not on a thread's stack that may be small, so calls take turns. */
+static void print(int fd, int json)
+{
+    static pthread_mutex_t turn = PTHREAD_MUTEX_INITIALIZER;
+    static struct mmvi_live_page page;
+    static char buf[8192];
+    struct mmvi_proc_figures f;
+    pthread_mutex_lock(&turn);
+    snapshot(&page, &f);
+    size_t len = json ? mmvi_figures_json(&page, &f, buf, sizeof buf)
+                      : mmvi_figures_text(&page, &f, buf, sizeof buf);
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, buf + off, len - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    pthread_mutex_unlock(&turn);
+}
+
 void mmv_stats_print(int fd)
 {
-    mmv_stats s;
-    mmv_stats_get(&s);
-    char buf[3072];
-    int n = snprintf(buf, sizeof buf,
-                     "mmvec stats (pid %ld)\n"
-                     "  blocks made        %12llu   cache hits     %12llu\n"
-                     "  blocks live        %12llu   largest block  %12llu B\n"
-                     "  block bytes live   %12llu B peak %llu B\n"
-                     "  reallocs in place  %12llu   moved %llu   copied %llu\n"
-                     "  fallbacks to RAM   %12llu   (dir %llu, disk full %llu, maps %llu, "
-                     "files %llu, other %llu)\n"
-                     "  early writebacks   %12llu\n"
-                     "  files reaped       %12llu   (%llu B)\n"
-                     "  segments mapped    %12llu   bytes %llu, peak %llu\n"
-                     "  failures           fallocate %llu, ftruncate %llu, map %llu, unmap %llu\n"
-                     "  sparse files       %12llu   (no fallocate on the filesystem)\n"
-                     "  blocks in RAM      %12llu   made as files when tight %llu\n"
-                     "  RAM bytes live     %12llu B peak %llu B; in files %llu B\n"
-                     "  moved to files     %12llu   (%llu B in %llu us, longest %llu us; "
-                     "failed %llu, held off %llu)\n"
-                     "  memory limit       %12llu B usage %llu B\n"
-                     "  disk bytes written %12llu B\n"
-                     "  read-around off    %12llu   on again %llu; pages sampled %llu\n"
-                     "  disk refused       %12llu   (free-space reserve or disk budget)\n",
-                     (long)getpid(), (unsigned long long)s.blocks_made,
-                     (unsigned long long)s.cache_hits, (unsigned long long)s.blocks_live,
-                     (unsigned long long)s.largest_block, (unsigned long long)s.block_bytes_live,
-                     (unsigned long long)s.block_bytes_peak,
-                     (unsigned long long)s.reallocs_in_place, (unsigned long long)s.reallocs_moved,
-                     (unsigned long long)s.reallocs_copied, (unsigned long long)s.fallbacks,
-                     (unsigned long long)s.fallback_dir, (unsigned long long)s.fallback_space,
-                     (unsigned long long)s.fallback_maps, (unsigned long long)s.fallback_files,
-                     (unsigned long long)s.fallback_other, (unsigned long long)s.writebacks,
-                     (unsigned long long)s.files_reaped,
-                     (unsigned long long)s.bytes_reaped, (unsigned long long)s.active_segments,
-                     (unsigned long long)s.bytes_mapped, (unsigned long long)s.bytes_mapped_peak,
-                     (unsigned long long)s.fallocate_failed, (unsigned long long)s.ftruncate_failed,
-                     (unsigned long long)s.map_failed, (unsigned long long)s.unmap_failed,
-                     (unsigned long long)__atomic_load_n(&mmvi_stat_table[MMVI_STAT_SPARSE_FILES],
-                                                         __ATOMIC_RELAXED),
-                     (unsigned long long)s.blocks_ram, (unsigned long long)s.blocks_file_tight,
-                     (unsigned long long)s.ram_bytes_live, (unsigned long long)s.ram_bytes_peak,
-                     (unsigned long long)(s.block_bytes_live - s.ram_bytes_live),
-                     (unsigned long long)s.spills, (unsigned long long)s.spill_bytes,
-                     (unsigned long long)s.spill_us, (unsigned long long)s.spill_max_us,
-                     (unsigned long long)s.spill_failed, (unsigned long long)s.spill_held_off,
-                     (unsigned long long)s.memory_limit, (unsigned long long)s.memory_usage,
-                     (unsigned long long)s.disk_write_bytes,
-                     (unsigned long long)s.readaround_off, (unsigned long long)s.readaround_on,
-                     (unsigned long long)s.advisor_samples,
-                     (unsigned long long)s.disk_refused);
-    if (n > 0) {
-        size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
-        ssize_t w = write(fd, buf, len);
-        (void)w;
-    }
+    print(fd, 0);
+}
+
+void mmvi_stats_print_at_exit(int fd)
+{
+    print(fd, mmvi_opt.stats == MMVI_STATS_JSON);
 }

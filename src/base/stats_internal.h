@@ -49,6 +49,8 @@ enum mmvi_stat {
     MMVI_STAT_ADVISE_PROBES,      /* ... and on again at the end of the spell */
     MMVI_STAT_ADVISE_SAMPLES,     /* pages the advisor looked at */
     MMVI_STAT_DISK_REFUSED,       /* files not made or grown: disk budget or reserve (disk.c) */
+    MMVI_STAT_RAM_BLOCKS_LIVE,    /* live blocks in RAM; also read by the hook that sees the
+                                     small heap grow (spill.c) */
     MMVI_STAT_COUNT
 };
 
@@ -63,6 +65,10 @@ static inline void mmvi_stat_sub(enum mmvi_stat s, uint64_t n)
     __atomic_fetch_sub(&mmvi_stat_table[s], n, __ATOMIC_RELAXED);
 }
 static inline void mmvi_stat_inc(enum mmvi_stat s) { mmvi_stat_add(s, 1); }
+static inline uint64_t mmvi_stat_get(enum mmvi_stat s)
+{
+    return __atomic_load_n(&mmvi_stat_table[s], __ATOMIC_RELAXED);
+}
 
 /* Raises the counter `s` to at least v (for peaks and maxima). */
 static inline void mmvi_stat_max(enum mmvi_stat s, uint64_t v)

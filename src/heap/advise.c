@@ -35,6 +35,7 @@
 #include "advise.h"
 
 #include "heap.h"
+#include "publish.h"
 #include "log.h"
 #include "options.h"
 #include "stats_internal.h"
@@ -287,6 +288,7 @@ static void tick(void)
     if (mmvi_heap.state == MMVI_HEAP_READY)
         advise_blocks(&t, mmvi_now_ms());
     pthread_mutex_unlock(&mmvi_heap.lock);
+    mmvi_live_update(); /* the figures of a program that touches its blocks but asks for none */
 }
 
 static void *advisor(void *arg)

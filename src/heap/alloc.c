@@ -14,6 +14,7 @@
 #include "log.h"
 #include "options.h"
 #include "pressure.h"
+#include "publish.h"
 #include "registry.h"
 #include "small.h"
 #include "spill.h"
@@ -119,12 +120,12 @@ static void count_ram(const struct mmvi_block *b, int sign)
     if (b->backing != MMVI_BACK_ANON)
         return;
     if (sign > 0) {
-        __atomic_fetch_add(&mmvi_heap.ram_blocks, 1, __ATOMIC_RELAXED);
+        mmvi_stat_inc(MMVI_STAT_RAM_BLOCKS_LIVE);
         uint64_t live = __atomic_add_fetch(&mmvi_stat_table[MMVI_STAT_RAM_BYTES_LIVE], b->size,
                                            __ATOMIC_RELAXED);
         mmvi_stat_max(MMVI_STAT_RAM_BYTES_PEAK, live);
     } else {
-        __atomic_fetch_sub(&mmvi_heap.ram_blocks, 1, __ATOMIC_RELAXED);
+        mmvi_stat_sub(MMVI_STAT_RAM_BLOCKS_LIVE, 1);
         mmvi_stat_sub(MMVI_STAT_RAM_BYTES_LIVE, b->size);
     }
 }
@@ -313,6 +314,14 @@ static struct mmvi_block *remake(struct mmvi_block *b, size_t size, size_t align
 }
 
 /* A new block (file_only: a file whatever the pressure, and no fallback). */
+/* The end of every large request, without the lock: the advisor may be needed now (the first
+ * file block), and the live page shows what changed. */
+static void after_large(void)
+{
+    mmvi_advise_kick();
+    mmvi_live_publish();
+}
+
 static void *large_alloc_nc(size_t n, size_t align, int zero, int file_only)
 {
     size_t size = mmvi_page_round(n);
@@ -369,7 +378,7 @@ static void *large_alloc_nc(size_t n, size_t align, int zero, int file_only)
     }
     mmvi_heap_teardown(&ev);
     in_large = 0;
-    mmvi_advise_kick();
+    after_large();
     if (!p && (err == E2BIG || file_only)) { /* E2BIG: no fallback could hold it either */
         errno = err == E2BIG || !err ? ENOMEM : err;
         return NULL;
@@ -424,7 +433,7 @@ static int large_free_nc(void *p)
     pthread_mutex_unlock(&mmvi_heap.lock);
     log_block("freed", &seen);
     mmvi_heap_teardown(&ev);
-    mmvi_advise_kick();
+    after_large();
     return 1;
 }
 
@@ -472,7 +481,7 @@ static void *large_realloc_nc(void *p, size_t n)
     if (!b) /* lost space: jemalloc's */
         return mmvi_je_realloc(p, n);
     void *q = realloc_owned(b, p, n);
-    mmvi_advise_kick();
+    after_large();
     return q;
 }
 

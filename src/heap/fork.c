@@ -21,6 +21,7 @@
 #include "heap.h"
 #include "log.h"
 #include "options.h"
+#include "publish.h"
 #include "reaper.h"
 #include "stats_internal.h"
 
@@ -117,6 +118,7 @@ static void child(void)
     if (dir >= 0)
         close(dir);
     mmvi_proc_forget();
+    mmvi_live_forget();
     for (struct mmvi_block *b = mmvi_heap.blocks; copies && b; b = b->next)
         sealed += mmvi_block_fork_copy(b) < 0;
     if (copy_pipe[1] >= 0) {
@@ -139,7 +141,7 @@ static void child(void)
             ram_bytes += b->size;
         }
     }
-    __atomic_store_n(&mmvi_heap.ram_blocks, ram, __ATOMIC_RELAXED);
+    __atomic_store_n(&mmvi_stat_table[MMVI_STAT_RAM_BLOCKS_LIVE], ram, __ATOMIC_RELAXED);
     __atomic_store_n(&mmvi_stat_table[MMVI_STAT_RAM_BYTES_LIVE], ram_bytes, __ATOMIC_RELAXED);
     int cs = cancel_state;
     pthread_mutex_unlock(&mmvi_heap.lock);

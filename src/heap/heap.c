@@ -4,11 +4,13 @@
 
 #include "block_ops.h"
 #include "cache.h"
+#include "figures.h"
 #include "log.h"
 #include "mmvec/stats.h"
 #include "options.h"
 #include "paths.h"
 #include "pressure.h"
+#include "publish.h"
 #include "reaper.h"
 #include "registry.h"
 #include "small.h"
@@ -200,7 +202,7 @@ static void print_stats(void)
     int fd = mmvi_opt.stats_fd;
     if (fd >= 0 && fstat(fd, &st) == 0 && (unsigned long)st.st_dev == mmvi_opt.stats_dev &&
         (unsigned long)st.st_ino == mmvi_opt.stats_ino)
-        mmv_stats_print(fd);
+        mmvi_stats_print_at_exit(fd);
 }
 
 __attribute__((destructor)) static void mmvi_at_exit(void)
@@ -224,6 +226,7 @@ __attribute__((destructor)) static void mmvi_at_exit(void)
     if (mmvi_proc.dir[0])
         mmvi_reap(NULL, NULL, NULL);
     pthread_mutex_unlock(&mmvi_heap.lock);
+    mmvi_live_close();
     if (mmvi_opt.stats)
         print_stats();
     mmvi_nocancel_end(cs);

@@ -36,8 +36,6 @@ struct mmvi_heap {
     enum mmvi_heap_state state;
     int init_errno;
     int files_failing;         /* relaxed atomic, no lock: the last attempt at a file failed */
-    size_t ram_blocks;         /* live blocks in RAM; also read without the lock (relaxed), by
-                                  the hook that sees the small heap grow (spill.c) */
     size_t ram_cached;         /* bytes of cached RAM blocks still holding pages (relaxed,
                                   read by the same hook; cache.c) */
     int wp;                    /* write protection for moving blocks while other threads run:

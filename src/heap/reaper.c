@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "reaper.h"
 
+#include "figures.h"
 #include "log.h"
 #include "mmvec/alloc.h"
 #include "paths.h"
@@ -226,37 +227,68 @@ static int remove_folder(int dirfd, const char *name, struct tally *t)
     return unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -errno;
 }
 
-/* For each lock file: when its lock can be taken, its process is dead. */
-static void reap_entry(int dirfd, const char *name, void *arg)
+/* If name is "<proc><suffix>" or "<proc><suffix>.tmp" (a file being made) of a dead process
+ * of this machine, a regular file of ours, returns it open with its lock taken, and <proc> in
+ * proc (size 64); else -1. A lock that can be taken means its process is dead. */
+static int dead_file(int dirfd, const char *name, const char *suffix, char *proc)
 {
-    size_t n = strlen(name);
-    int is_tmp = n > 9 && strcmp(name + n - 9, ".lock.tmp") == 0;
-    int is_lock = !is_tmp && n > 5 && strcmp(name + n - 5, ".lock") == 0;
-    size_t base = n - (is_tmp ? 9 : is_lock ? 5 : 0);
-    if ((!is_lock && !is_tmp) || !is_proc_name(name, base))
-        return;
+    size_t n = strlen(name), k = strlen(suffix);
+    int is_tmp = n > k + 4 && strcmp(name + n - 4, ".tmp") == 0 &&
+                 strncmp(name + n - 4 - k, suffix, k) == 0;
+    int is_final = !is_tmp && n > k && strcmp(name + n - k, suffix) == 0;
+    size_t base = n - (is_tmp ? k + 4 : is_final ? k : 0);
+    if ((!is_final && !is_tmp) || base >= 64 || !is_proc_name(name, base))
+        return -1;
     if (mmvi_proc.ready && strlen(mmvi_proc.name) == base && !memcmp(name, mmvi_proc.name, base))
-        return; /* our own */
+        return -1; /* our own */
     struct stat st;
     if (!owned_file(dirfd, name, &st))
-        return;
-    /* A temporary lock may belong to a process between its open and its flock: only one that
+        return -1;
+    /* A temporary file may belong to a process between its open and its flock: only one that
      * has been there a while can be a dead process's. */
     if (is_tmp && time(NULL) - st.st_mtime < 60)
-        return;
+        return -1;
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
-        return;
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-        char folder[64];
-        memcpy(folder, name, base);
-        folder[base] = '\0';
-        /* The lock goes only with its folder: a folder someone put a file into keeps its lock,
-         * so that it is never left without one. */
-        if (remove_folder(dirfd, folder, arg) == 0)
-            unlinkat(dirfd, name, 0);
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        mmvi_os_close(fd);
+        return -1;
     }
+    memcpy(proc, name, base);
+    proc[base] = '\0';
+    return fd;
+}
+
+/* For each lock file of a dead process: its folder, then the lock. */
+static void reap_entry(int dirfd, const char *name, void *arg)
+{
+    char folder[64];
+    int fd = dead_file(dirfd, name, ".lock", folder);
+    if (fd < 0)
+        return;
+    /* The lock goes only with its folder: a folder someone put a file into keeps its lock, so
+     * that it is never left without one. */
+    if (remove_folder(dirfd, folder, arg) == 0)
+        unlinkat(dirfd, name, 0);
     mmvi_os_close(fd);
+}
+
+/* A dead process's live figures page (publish.c): its lock is the page's own. */
+static void reap_live_entry(int dirfd, const char *name, void *arg)
+{
+    char proc[64];
+    int fd = dead_file(dirfd, name, MMVI_LIVE_SUFFIX, proc);
+    (void)arg;
+    if (fd < 0)
+        return;
+    unlinkat(dirfd, name, 0);
+    mmvi_os_close(fd);
+}
+
+void mmvi_reap_live(int dirfd)
+{
+    mmvi_os_each_entry(dirfd, reap_live_entry, NULL);
 }
 
 static void reap_fd(int heap_fd, uint64_t *files, uint64_t *bytes)
@@ -338,13 +370,18 @@ static int make_lock(int heap, const char *name)
     return 0;
 }
 
-/* This process's folder and lock, in the heap folder open as heap. */
-static int make_own(int heap)
+void mmvi_proc_make_name(char *buf, size_t size)
 {
     uint32_t r = 0;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
         r = (uint32_t)(uintptr_t)&r ^ (uint32_t)getpid() * 2654435761u;
-    snprintf(mmvi_proc.name, sizeof mmvi_proc.name, "%s-%ld-%08x", host_tag(), (long)getpid(), r);
+    snprintf(buf, size, "%s-%ld-%08x", host_tag(), (long)getpid(), r);
+}
+
+/* This process's folder and lock, in the heap folder open as heap. */
+static int make_own(int heap)
+{
+    mmvi_proc_make_name(mmvi_proc.name, sizeof mmvi_proc.name);
     int rc = make_lock(heap, mmvi_proc.name);
     if (rc < 0)
         return rc;

@@ -74,6 +74,12 @@ MMVI_HIDDEN int mmvi_proc_unlinkat(const char *file);
  * dir NULL, in the one already open); adds the .seg files and bytes removed. */
 MMVI_HIDDEN int mmvi_reap(const char *dir, uint64_t *files, uint64_t *bytes);
 
+/* A new name "<host>-<pid>-<rand>" for this process (its folder, its live page). */
+MMVI_HIDDEN void mmvi_proc_make_name(char *buf, size_t size);
+
+/* Removes the live figures pages of dead processes in the folder open as dirfd (publish.c). */
+MMVI_HIDDEN void mmvi_reap_live(int dirfd);
+
 /* "<heap folder>/<proc>/<uuid>.seg" into buf. */
 MMVI_HIDDEN int mmvi_block_file(const char *proc, const char *uuid, char *buf, size_t size);
 

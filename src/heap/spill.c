@@ -40,7 +40,7 @@ static int move(struct mmvi_block *b, int hold)
         return rc;
     }
     uint64_t us = now_us() - t0;
-    __atomic_fetch_sub(&mmvi_heap.ram_blocks, 1, __ATOMIC_RELAXED);
+    mmvi_stat_sub(MMVI_STAT_RAM_BLOCKS_LIVE, 1);
     mmvi_stat_sub(MMVI_STAT_RAM_BYTES_LIVE, b->size);
     mmvi_stat_inc(MMVI_STAT_SPILLS);
     mmvi_stat_add(MMVI_STAT_SPILL_BYTES, b->size);
@@ -110,7 +110,7 @@ void mmvi_spill_relieve(size_t extra, struct mmvi_evicted *ev)
     if (mmvi_heap.state != MMVI_HEAP_READY)
         return;
     size_t cached = mmvi_cache_ram_bytes();
-    if (!cached && !__atomic_load_n(&mmvi_heap.ram_blocks, __ATOMIC_RELAXED))
+    if (!cached && !mmvi_stat_get(MMVI_STAT_RAM_BLOCKS_LIVE))
         return;
     size_t excess = mmvi_pressure_excess(extra);
     if (!excess)
@@ -141,7 +141,7 @@ void mmvi_spill_relieve(size_t extra, struct mmvi_evicted *ev)
 
 void mmvi_spill_small_grew(size_t len)
 {
-    if (!__atomic_load_n(&mmvi_heap.ram_blocks, __ATOMIC_RELAXED) &&
+    if (!mmvi_stat_get(MMVI_STAT_RAM_BLOCKS_LIVE) &&
         !__atomic_load_n(&mmvi_heap.ram_cached, __ATOMIC_RELAXED))
         return;
     if (pthread_mutex_trylock(&mmvi_heap.lock) != 0)
