@@ -56,6 +56,7 @@ static char tdir[256];   /* everything a case makes; removed by teardown */
 static char segdir[300]; /* MMVEC_DIR of the next run (fresh for each run) */
 static char cgroup[600]; /* the memory cgroup a case made, "" when none */
 static char mnt[300];    /* a tmpfs a case mounted, "" when none */
+static char mnt2[300];   /* ... and a second one */
 static int nruns;
 
 /* ---- set-up ---------------------------------------------------------------------------------- */
@@ -81,7 +82,9 @@ static void teardown(void)
     tu_remove_memcg(cgroup);
     if (*mnt)
         umount2(mnt, MNT_DETACH);
-    mnt[0] = '\0';
+    if (*mnt2)
+        umount2(mnt2, MNT_DETACH);
+    mnt[0] = mnt2[0] = '\0';
     tu_rm_rf(tdir);
     tdir[0] = segdir[0] = '\0';
 }
@@ -974,4 +977,95 @@ Test(placement, disk_reserve_keeps_the_filesystem_from_filling)
     cr_assert_eq(count_in(p, 'F'), 7, "the default reserve (10%% of 256 MiB) leaves room for 7 "
                  "x 32 MiB: %s; stderr %s", p, r->err);
     expect_no_file_left();
+}
+
+/* ---- several directories (MMVEC_DIR=A:B) ------------------------------------------------------ */
+
+/* How many of the blocks of "dirs=" are in directory c ('0', '1'). */
+static int in_dir(const struct run *r, char c)
+{
+    int n = 0;
+    for (const char *p = kv(r, "dirs"); *p; p++)
+        n += *p == c;
+    return n;
+}
+
+static char *subdir(const char *base, const char *name)
+{
+    char *p = tu_path_in(base, name);
+    cr_assert(mkdir(p, 0700) == 0 || errno == EEXIST, "mkdir %s: %s", p, strerror(errno));
+    return p;
+}
+
+/* Two directories on one filesystem have as much room each: blocks take turns. */
+Test(placement, several_dirs_take_turns)
+{
+    skip_unless_preloadable();
+    char dirs[700], var[720];
+    snprintf(dirs, sizeof dirs, "%s:%s", subdir(tdir, "a"), subdir(tdir, "b"));
+    snprintf(var, sizeof var, "MMVEC_DIR=%s", dirs);
+    static const char *const argv[] = {HELPER, "budget", "8", "4", NULL};
+    const char *extra[] = {"MMVEC_PLACEMENT=file", var, NULL};
+    struct run *r = run(argv, extra);
+    expect_ok(r, "two directories");
+    cr_assert_str_eq(kv(r, "pattern"), "FFFFFFFF", "stderr %s", r->err);
+    cr_assert(in_dir(r, '0') >= 3 && in_dir(r, '1') >= 3,
+              "8 blocks over two directories with the same room: %s (0: the first, 1: the "
+              "second)", kv(r, "dirs"));
+    cr_assert_eq(tu_count_segs(tdir), 0, "block files left behind in %s", tdir);
+}
+
+/* The directory with the most room comes first; one that cannot take a file (here a tmpfs out
+ * of inodes, with room to spare) passes it to the next, silently, and nothing falls back to RAM. */
+Test(placement, several_dirs_a_full_one_passes_blocks_on)
+{
+    skip_unless_preloadable();
+    char *a = subdir(tdir, "x"), *b = subdir(tdir, "y");
+    /* nr_inodes=4: the root, the heap folder, the lock and the process folder; no file. */
+    if (!tu_mount_tmpfs(mnt, sizeof mnt, a, "size=256m,nr_inodes=4,mode=0700") ||
+        !tu_mount_tmpfs(mnt2, sizeof mnt2, b, "size=64m,mode=0700"))
+        TU_SKIP(teardown, "needs root to mount two small tmpfs");
+    char var[720];
+    snprintf(var, sizeof var, "MMVEC_DIR=%s:%s", mnt, mnt2);
+    static const char *const argv[] = {HELPER, "budget", "4", "8", NULL};
+    const char *extra[] = {"MMVEC_PLACEMENT=file", "MMVEC_LOG=1", var, NULL};
+    struct run *r = run(argv, extra);
+    expect_ok(r, "a full directory and one with room");
+    cr_assert_str_eq(kv(r, "pattern"), "FFFF", "stderr %s", r->err);
+    cr_assert_str_eq(kv(r, "dirs"), "1111", "the first directory has no inode left");
+    cr_assert_eq(lines_with(r->err, "mmvec: warning"), lines_with(r->err, "(tmpfs)"),
+                 "a warning other than the tmpfs one: %s", r->err);
+}
+
+/* A directory that cannot be used at all is said once and passed over. */
+Test(placement, several_dirs_an_unusable_one_is_passed_over)
+{
+    skip_unless_preloadable();
+    char var[720];
+    snprintf(var, sizeof var, "MMVEC_DIR=/proc/mmvec-none/x:%s", subdir(tdir, "b"));
+    static const char *const argv[] = {HELPER, "budget", "4", "4", NULL};
+    const char *extra[] = {"MMVEC_PLACEMENT=file", var, NULL};
+    struct run *r = run(argv, extra);
+    expect_ok(r, "an unusable directory and a good one");
+    cr_assert_str_eq(kv(r, "pattern"), "FFFF", "stderr %s", r->err);
+    cr_assert_str_eq(kv(r, "dirs"), "1111");
+    cr_assert_eq(lines_with(r->err, "/proc/mmvec-none/x"), 1, "not one warning: %s", r->err);
+    cr_assert_eq(lines_with(r->err, "mmvec: warning"), 1, "stderr %s", r->err);
+}
+
+/* Fork at any depth with the blocks over two directories: each child its own memory. */
+Test(placement, several_dirs_fork_private)
+{
+    skip_unless_preloadable();
+    char var[720];
+    snprintf(var, sizeof var, "MMVEC_DIR=%s:%s", subdir(tdir, "a"), subdir(tdir, "b"));
+    const char *argv[] = {HELPER, "fork", "private", NULL};
+    const char *extra[] = {"MMVEC_MEMORY_LIMIT=256M", "MMVEC_FORK=private", var, NULL};
+    struct run *r = run(argv, extra);
+    expect_ok(r, "fork over two directories");
+    cr_assert(strchr(kv(r, "at_fork"), 'F'), "no file block at the fork: %s", kv(r, "at_fork"));
+    cr_assert(all_are(kv(r, "parent_sees"), 'P'), "the child's writes reached the parent: %s",
+              kv(r, "parent_sees"));
+    cr_assert_eq(strlen(kv(r, "level2_where")), 6, "no grandchild ran");
+    cr_assert_eq(tu_count_segs(tdir), 0, "block files left behind in %s", tdir);
 }

@@ -57,7 +57,8 @@ static const char usage_text[] =
     "  run     run PROGRAM with the mmvec interposer preloaded: heap blocks of at least\n"
     "          the threshold live in files, smaller ones in RAM (jemalloc)\n"
     "    -t, --threshold SIZE  MMVEC_THRESHOLD: 64K, 1M, 2G, or a range MIN:MAX (bytes)\n"
-    "    -d, --dir DIR         MMVEC_DIR: where the block files go (not a tmpfs!)\n"
+    "    -d, --dir DIR         MMVEC_DIR: where the block files go (not a tmpfs!); several\n"
+    "                          directories A:B (one per disk): blocks go to the roomiest\n"
     "    -m, --memory SIZE     run PROGRAM with at most SIZE of memory, swap included (a\n"
     "                          memory cgroup of its own, v1 or v2, or systemd-run); says so\n"
     "                          when the kernel's OOM killer ends it; with --stats, its peak\n"
@@ -204,24 +205,33 @@ static int set_preload(const char *lib)
     return rc;
 }
 
-/* The program may chdir: a relative directory is made absolute against our cwd now. */
+/* The program may chdir: a relative directory is made absolute against our cwd now, each of a
+ * list "A:B" (one per disk) too. */
 static int set_dir(const char *dir)
 {
     if (!*dir) {
         complain("empty directory for -d");
         return -EINVAL;
     }
-    if (dir[0] == '/')
-        return setenv("MMVEC_DIR", dir, 1) == 0 ? 0 : -errno;
-    char cwd[PATH_MAX], *abs = NULL;
-    if (!getcwd(cwd, sizeof cwd) || asprintf(&abs, "%s/%s", cwd, dir) < 0) {
-        int err = errno;
-        complain("cannot make '%s' absolute: %s", dir, strerror(err));
-        return -err;
+    char cwd[PATH_MAX], list[8192] = "";
+    if (!getcwd(cwd, sizeof cwd))
+        cwd[0] = '\0';
+    size_t len = 0;
+    for (const char *p = dir; *p;) {
+        size_t n = strcspn(p, ":");
+        int w = n == 0 ? 0
+                : p[0] == '/' ? snprintf(list + len, sizeof list - len, "%s%.*s", len ? ":" : "",
+                                         (int)n, p)
+                              : snprintf(list + len, sizeof list - len, "%s%s/%.*s",
+                                         len ? ":" : "", cwd, (int)n, p);
+        if (w < 0 || (size_t)w >= sizeof list - len || (n && p[0] != '/' && !cwd[0])) {
+            complain("cannot make '%s' absolute", dir);
+            return -EINVAL;
+        }
+        len += (size_t)w;
+        p += n + (p[n] == ':');
     }
-    int rc = setenv("MMVEC_DIR", abs, 1) == 0 ? 0 : -errno;
-    free(abs);
-    return rc;
+    return setenv("MMVEC_DIR", list, 1) == 0 ? 0 : -errno;
 }
 
 struct run_opts {
@@ -372,19 +382,15 @@ static int check_clean_dir(const char *dir)
     return 0;
 }
 
-static int cmd_clean(int argc, char **argv)
+/* One directory of `mmvec clean`'s list; 0 or 1 for a failure (said). */
+static int clean_one(const char *dir, int defaulted)
 {
-    if (argc > 2) {
-        complain("clean takes at most one directory (try mmvec --help)");
-        return EXIT_USAGE;
-    }
-    const char *dir = argc == 2 ? argv[1] : NULL;
     char def[PATH_MAX];
-    if (dir && check_clean_dir(dir) < 0)
+    if (!defaulted && check_clean_dir(dir) < 0)
         return 1;
     uint64_t files = 0, bytes = 0;
-    int rc = mmv_clean(dir, &files, &bytes);
-    if (!dir)
+    int rc = mmv_clean(defaulted ? NULL : dir, &files, &bytes);
+    if (defaulted)
         dir = mmv_default_dir(def, sizeof def) == 0 ? def : "the default directory";
     if (rc < 0) {
         complain("cannot clean '%s': %s", dir, mmv_strerror(rc));
@@ -395,6 +401,24 @@ static int cmd_clean(int argc, char **argv)
     printf("mmvec clean: removed %" PRIu64 " file%s, %s (%" PRIu64 " bytes) in %s\n", files,
            files == 1 ? "" : "s", human, bytes, dir);
     return 0;
+}
+
+static int cmd_clean(int argc, char **argv)
+{
+    if (argc > 2) {
+        complain("clean takes at most one directory, or a list A:B (try mmvec --help)");
+        return EXIT_USAGE;
+    }
+    if (argc < 2)
+        return clean_one(NULL, 1);
+    int failed = 0; /* a list as MMVEC_DIR takes it: each directory in turn */
+    char *list = strdup(argv[1]), *save = NULL;
+    if (!list)
+        return 1;
+    for (char *d = strtok_r(list, ":", &save); d; d = strtok_r(NULL, ":", &save))
+        failed |= clean_one(d, 0);
+    free(list);
+    return failed;
 }
 
 /* ---- help VARIABLE ------------------------------------------------------------------------- */

@@ -32,7 +32,7 @@ static void file_name(const struct mmvi_block *b, char name[48])
 
 int mmvi_block_path_of(const struct mmvi_block *b, char *buf, size_t size)
 {
-    return mmvi_block_file(b->proc, b->uuid, buf, size);
+    return mmvi_block_file(b->dir, b->proc, b->uuid, buf, size);
 }
 
 /* Our own file of b, opened in our folder. A descriptor or a negative errno. */
@@ -42,30 +42,38 @@ static int open_own(const struct mmvi_block *b, int flags)
     if ((b->backing != MMVI_BACK_FILE && b->backing != MMVI_BACK_MIXED) || b->unlinked)
         return -ENOENT;
     file_name(b, name);
-    return mmvi_proc_openat(name, flags, 0);
+    return mmvi_proc_openat(b->dir, name, flags, 0);
 }
 
-/* A new file of `size` bytes (fallocated) in our folder (the caller made sure it is open:
- * mmvi_heap_folder), named into b->proc and b->uuid. A descriptor or a negative errno (nothing
- * left behind). */
+/* A new file of `size` bytes (fallocated) in one of our folders (the caller made sure they are
+ * open: mmvi_heap_folder), named into b->dir, b->proc and b->uuid. The directory with the most
+ * room first; one that refuses (full, over its budget, read-only) passes the file on to the next.
+ * A descriptor or a negative errno (nothing left behind). */
 static int new_file(struct mmvi_block *b, size_t size)
 {
-    char name[48];
+    int order[MMVI_MAX_DIRS], n = mmvi_heap_dirs_by_room(order), rc = -ENOENT;
     memcpy(b->proc, mmvi_proc.name, sizeof b->proc);
-    mmvi_uuid_text(b->uuid);
-    file_name(b, name);
-    int fd = mmvi_proc_openat(name, O_RDWR | O_CREAT | O_EXCL, 0600);
-    if (fd < 0)
-        return fd;
-    int rc = mmvi_disk_allow(fd, size);
-    if (rc == 0)
-        rc = mmvi_os_resize(fd, 0, size);
-    if (rc < 0) {
-        mmvi_os_close(fd);
-        mmvi_proc_unlinkat(name);
-        return rc;
+    for (int i = 0; i < n; i++) {
+        char name[48];
+        b->dir = (uint8_t)order[i];
+        mmvi_uuid_text(b->uuid);
+        file_name(b, name);
+        int fd = mmvi_proc_openat(b->dir, name, O_RDWR | O_CREAT | O_EXCL, 0600);
+        if (fd >= 0) {
+            rc = mmvi_disk_allow(fd, size);
+            if (rc == 0)
+                rc = mmvi_os_resize(fd, 0, size);
+            if (rc == 0)
+                return fd;
+            mmvi_os_close(fd);
+            mmvi_proc_unlinkat(b->dir, name);
+        } else {
+            rc = fd;
+        }
+        if (rc != -ENOSPC && rc != -EDQUOT && rc != -EROFS && rc != -EACCES && rc != -EPERM)
+            break; /* not about this directory's room or rights: the others would say the same */
     }
-    return fd;
+    return rc;
 }
 
 /* After a file of ours backs b: its name goes now under MMVEC_UNLINK. */
@@ -76,7 +84,7 @@ static void file_done(struct mmvi_block *b, size_t file_size)
     b->unlinked = 0;
     if (mmvi_opt.unlink_files) {
         file_name(b, name);
-        mmvi_proc_unlinkat(name);
+        mmvi_proc_unlinkat(b->dir, name);
         b->unlinked = 1;
     }
 }
@@ -95,7 +103,7 @@ static int make_file(struct mmvi_block *b, size_t size)
         rc = mmvi_os_map(fd, 0, size, (void *)b->addr, 0, &p);
     mmvi_os_close(fd);
     if (rc < 0) {
-        mmvi_proc_unlinkat(name);
+        mmvi_proc_unlinkat(b->dir, name);
         return rc;
     }
     b->backing = MMVI_BACK_FILE;
@@ -143,7 +151,7 @@ void mmvi_block_unlink(struct mmvi_block *b)
     if ((b->backing != MMVI_BACK_FILE && b->backing != MMVI_BACK_MIXED) || b->unlinked)
         return;
     file_name(b, name);
-    mmvi_proc_unlinkat(name);
+    mmvi_proc_unlinkat(b->dir, name);
     b->unlinked = 1;
 }
 
@@ -402,9 +410,10 @@ static int copy_to_own_file(struct mmvi_block *b)
         rc = mmvi_os_map(fd, 0, b->size, (void *)b->addr, 0, &p);
     mmvi_os_close(fd);
     if (rc < 0) {
-        mmvi_proc_unlinkat(name);
+        mmvi_proc_unlinkat(copy.dir, name);
         return rc;
     }
+    b->dir = copy.dir;
     memcpy(b->proc, copy.proc, sizeof b->proc);
     memcpy(b->uuid, copy.uuid, sizeof b->uuid);
     b->backing = MMVI_BACK_FILE;
@@ -505,6 +514,7 @@ int mmvi_block_to_file(struct mmvi_block *b, int hold)
                                 SYNC_FILE_RANGE_WAIT_AFTER);
     }
     mmvi_os_close(fd);
+    b->dir = f.dir;
     memcpy(b->proc, f.proc, sizeof b->proc);
     memcpy(b->uuid, f.uuid, sizeof b->uuid);
     if (rc == 0) {
@@ -516,7 +526,7 @@ int mmvi_block_to_file(struct mmvi_block *b, int hold)
     if (off == 0) { /* nothing moved: b stays as it was */
         char name[48];
         file_name(&f, name);
-        mmvi_proc_unlinkat(name);
+        mmvi_proc_unlinkat(b->dir, name);
         b->uuid[0] = '\0';
         return rc;
     }

@@ -51,6 +51,7 @@ struct mmvi_block {
                               ended (a page index; 0: none) */
     struct mmvi_block *prev, *next; /* all blocks, live and cached */
     struct mmvi_block *cache_next;  /* the cache's LIFO list */
+    uint8_t dir;           /* the segment directory of its file (an index of MMVEC_DIR) */
     char proc[48];         /* the folder that holds the file: <host>-<pid>-<rand> */
     char uuid[40];         /* file name: <uuid>.seg */
 };

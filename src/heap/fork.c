@@ -112,11 +112,14 @@ static void child(void)
      * needs a copy, made in the child's own folder. */
     int copies = 0, sealed = 0;
     int private = mmvi_heap.blocks && mmvi_opt.fork_mode == MMVI_FORK_PRIVATE;
-    int dir = private ? mmvi_proc_self_open() : -1; /* once, not per block */
+    int dirs[MMVI_MAX_DIRS]; /* the parent's folders, opened once, not per block */
+    for (int d = 0; d < MMVI_MAX_DIRS; d++)
+        dirs[d] = private && d < mmvi_heap.ndirs ? mmvi_proc_self_open(d) : -1;
     for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
-        copies += mmvi_block_fork_remap(b, dir) < 0;
-    if (dir >= 0)
-        close(dir);
+        copies += mmvi_block_fork_remap(b, dirs[b->dir]) < 0;
+    for (int d = 0; d < MMVI_MAX_DIRS; d++)
+        if (dirs[d] >= 0)
+            close(dirs[d]);
     mmvi_proc_forget();
     mmvi_live_forget();
     for (struct mmvi_block *b = mmvi_heap.blocks; copies && b; b = b->next)

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -47,18 +48,47 @@ static void say_dir_unusable(const char *dir, int err)
                    strerror(-err));
 }
 
-/* MMVEC_DIR (or the default) as an absolute path, resolved once: a relative one keeps meaning
- * the folder it meant at start, whatever chdir the program makes before its first file. */
-static int resolve_dir(char *out, size_t size)
+/* dir made absolute against the current directory, into out. */
+static int absolute(const char *dir, size_t len, char *out, size_t size)
 {
-    char dir[4096], cwd[4096];
-    int rc = mmvi_opt.dir[0] ? (snprintf(dir, sizeof dir, "%s", mmvi_opt.dir), 0)
-                             : mmvi_default_dir_path(dir, sizeof dir);
-    if (rc < 0)
-        return rc;
-    if (dir[0] == '/' || !getcwd(cwd, sizeof cwd))
-        return snprintf(out, size, "%s", dir) < (int)size ? 0 : -ENAMETOOLONG;
-    return snprintf(out, size, "%s/%s", cwd, dir) < (int)size ? 0 : -ENAMETOOLONG;
+    char cwd[4096];
+    int n = dir[0] == '/' || !getcwd(cwd, sizeof cwd)
+                ? snprintf(out, size, "%.*s", (int)len, dir)
+                : snprintf(out, size, "%s/%.*s", cwd, (int)len, dir);
+    return n >= 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+/* MMVEC_DIR (or the default) as absolute paths, resolved once: a relative one keeps meaning the
+ * folder it meant at start, whatever chdir the program makes before its first file. Several
+ * directories are separated by ':' (as in PATH); empty ones are passed over. */
+static int resolve_dirs(void)
+{
+    char def[4096];
+    const char *list = mmvi_opt.dir;
+    if (!list[0]) {
+        int rc = mmvi_default_dir_path(def, sizeof def);
+        if (rc < 0)
+            return rc;
+        list = def;
+    }
+    mmvi_heap.ndirs = 0;
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ':');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len && mmvi_heap.ndirs == MMVI_MAX_DIRS) {
+            mmvi_log(1, "warning: MMVEC_DIR names more than %d directories: the rest are not used",
+                     MMVI_MAX_DIRS);
+            break;
+        }
+        if (len) {
+            int rc = absolute(p, len, mmvi_heap.dirs[mmvi_heap.ndirs], sizeof mmvi_heap.dirs[0]);
+            if (rc < 0)
+                return rc;
+            mmvi_heap.ndirs++;
+        }
+        p += len + (end != NULL);
+    }
+    return mmvi_heap.ndirs ? 0 : -ENOENT;
 }
 
 /* First large request: reserve the address space, read the memory limit and the map limit.
@@ -72,11 +102,11 @@ static void heap_init(void)
         mmvi_heap.init_errno = EPERM;
         return;
     }
-    int rc = resolve_dir(mmvi_heap.dir, sizeof mmvi_heap.dir);
+    int rc = resolve_dirs();
     if (rc == 0)
         rc = mmvi_registry_init(mmvi_opt.reserve_bytes);
     if (rc < 0) {
-        say_dir_unusable(mmvi_heap.dir, rc);
+        say_dir_unusable(mmvi_opt.dir[0] ? mmvi_opt.dir : mmvi_heap.dirs[0], rc);
         mmvi_heap.state = MMVI_HEAP_UNUSABLE;
         mmvi_heap.init_errno = -rc;
         return;
@@ -90,29 +120,90 @@ static void heap_init(void)
         mmvi_heap_folder();
 }
 
+static int in_ram(const char *dir)
+{
+    struct statfs fs;
+    return statfs(dir, &fs) == 0 &&
+           (fs.f_type == TMPFS_MAGIC || fs.f_type == 0x858458f6 /* ramfs */);
+}
+
+/* Directory d's folder: this process's first file there goes into the directory resolved at
+ * start; a fork child's, into a folder of its own in the heap folder already known. */
+static int open_dir(int d)
+{
+    struct mmvi_proc_dir *pd = &mmvi_proc.d[d];
+    if (pd->ready || mmvi_heap.dir_err[d])
+        return pd->ready ? 0 : mmvi_heap.dir_err[d];
+    int rc = pd->dir[0] ? mmvi_proc_reopen(d) : mmvi_proc_open(d, mmvi_heap.dirs[d]);
+    if (rc < 0) {
+        mmvi_heap.dir_err[d] = rc;
+        if (mmvi_heap.ndirs > 1)
+            mmvi_log(1, "warning: segment directory %s unusable (%s); blocks go to the others",
+                     pd->dir[0] ? pd->dir : mmvi_heap.dirs[d], strerror(-rc));
+        return rc;
+    }
+    if (in_ram(pd->dir))
+        mmvi_warn_once(MMVI_WARN_TMPFS,
+                       "segment directory %s is in RAM (tmpfs): large blocks will not relieve "
+                       "memory; set MMVEC_DIR to a disk",
+                       mmvi_heap.dirs[d]);
+    return 0;
+}
+
 int mmvi_heap_folder(void)
 {
     if (mmvi_heap.state != MMVI_HEAP_READY)
         return -(mmvi_heap.init_errno ? mmvi_heap.init_errno : ENOMEM);
-    if (mmvi_proc.ready)
-        return 0;
-    /* A fork child's first file goes into a folder of its own in the heap folder already
-     * known; the process's first, into the directory resolved at start. */
-    int rc = mmvi_proc.dir[0] ? mmvi_proc_reopen() : mmvi_proc_open(mmvi_heap.dir);
-    if (rc < 0) {
-        say_dir_unusable(mmvi_proc.dir[0] ? mmvi_proc.dir : mmvi_heap.dir, rc);
-        mmvi_heap.state = MMVI_HEAP_UNUSABLE;
-        mmvi_heap.init_errno = -rc;
-        return rc;
+    int first_err = 0, ready = 0;
+    for (int d = 0; d < mmvi_heap.ndirs; d++) {
+        int rc = open_dir(d);
+        ready += rc == 0;
+        if (rc < 0 && !first_err)
+            first_err = rc;
     }
-    struct statfs fs;
-    if (statfs(mmvi_proc.dir, &fs) == 0 &&
-        (fs.f_type == TMPFS_MAGIC || fs.f_type == 0x858458f6 /* ramfs */))
-        mmvi_warn_once(MMVI_WARN_TMPFS,
-                       "segment directory %s is in RAM (tmpfs): large blocks will not relieve "
-                       "memory; set MMVEC_DIR to a disk",
-                       mmvi_heap.dir);
-    return 0;
+    if (ready)
+        return 0;
+    say_dir_unusable(mmvi_heap.ndirs > 1 ? mmvi_opt.dir : mmvi_proc.d[0].dir[0]
+                                                              ? mmvi_proc.d[0].dir
+                                                              : mmvi_heap.dirs[0],
+                     first_err);
+    mmvi_heap.state = MMVI_HEAP_UNUSABLE;
+    mmvi_heap.init_errno = -first_err;
+    return first_err;
+}
+
+int mmvi_heap_dirs_by_room(int order[MMVI_MAX_DIRS])
+{
+    uint64_t room[MMVI_MAX_DIRS];
+    int n = 0;
+    for (int d = 0; d < mmvi_heap.ndirs; d++)
+        if (__atomic_load_n(&mmvi_proc.d[d].ready, __ATOMIC_RELAXED))
+            order[n++] = d;
+    if (n < 2)
+        return n;
+    uint64_t best = 0;
+    for (int i = 0; i < n; i++) {
+        struct statvfs v;
+        room[i] = statvfs(mmvi_proc.d[order[i]].dir, &v) == 0 ? (uint64_t)v.f_bavail * v.f_frsize
+                                                               : 0;
+        best = room[i] > best ? room[i] : best;
+    }
+    /* Rooms within 1/32 of the best count as equal: the first of them is chosen in turn. */
+    for (int i = 1; i < n; i++) /* insertion sort, most room first */
+        for (int j = i; j > 0 && room[j] > room[j - 1]; j--) {
+            uint64_t r = room[j];
+            int o = order[j];
+            room[j] = room[j - 1], order[j] = order[j - 1];
+            room[j - 1] = r, order[j - 1] = o;
+        }
+    int ties = 1;
+    while (ties < n && room[ties] >= best - best / 32)
+        ties++;
+    unsigned turn = __atomic_fetch_add(&mmvi_heap.dir_turn, 1, __ATOMIC_RELAXED) % (unsigned)ties;
+    int chosen = order[turn];
+    memmove(order + 1, order, turn * sizeof *order);
+    order[0] = chosen;
+    return n;
 }
 
 /* Tears down blocks that left the cache: files and mappings first, without the lock (dropping
@@ -223,8 +314,7 @@ __attribute__((destructor)) static void mmvi_at_exit(void)
     mmvi_proc_close();
     /* Children that ended with _exit (multiprocessing workers, forked servers) ran no exit
      * handler: their folders are unlocked now, so they go with ours. */
-    if (mmvi_proc.dir[0])
-        mmvi_reap(NULL, NULL, NULL);
+    mmvi_reap(NULL, NULL, NULL);
     pthread_mutex_unlock(&mmvi_heap.lock);
     mmvi_live_close();
     if (mmvi_opt.stats)

@@ -15,6 +15,7 @@
 #include "block.h"
 #include "cache.h"
 #include "os.h"
+#include "reaper.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -40,7 +41,10 @@ struct mmvi_heap {
                                   read by the same hook; cache.c) */
     int wp;                    /* write protection for moving blocks while other threads run:
                                   0 not tried yet, 1 works, else the negative errno (spill.c) */
-    char dir[4096];            /* the segment directory, absolute (resolved at start) */
+    int ndirs;                 /* the segment directories (MMVEC_DIR "A:B", or the default), */
+    char dirs[MMVI_MAX_DIRS][4096]; /* absolute, resolved at start; */
+    int dir_err[MMVI_MAX_DIRS];     /* the negative errno that made one unusable (else 0) */
+    unsigned dir_turn;         /* relaxed atomic: rotates among directories with as much room */
 };
 
 extern struct mmvi_heap mmvi_heap MMVI_HIDDEN;
@@ -58,9 +62,16 @@ MMVI_HIDDEN void mmvi_heap_teardown(struct mmvi_evicted *ev);
  * the whole reservation, which no memory of any kind could hold either). */
 MMVI_HIDDEN struct mmvi_block *mmvi_heap_new_record(size_t size, size_t align, int *err);
 
-/* Under the lock: makes sure this process's folder exists, for a file (the first file of the
- * process, or of a fork child). 0, or a negative errno (the heap is then UNUSABLE). */
+/* Under the lock: makes sure this process's folders exist, for a file (the first file of the
+ * process, or of a fork child), in every segment directory that can have one. 0 when at least
+ * one can, else a negative errno (the heap is then UNUSABLE). */
 MMVI_HIDDEN int mmvi_heap_folder(void);
+
+/* The directories whose folder is ready, the one with the most free space first (those with
+ * about as much take turns, so that blocks spread over directories on one filesystem too).
+ * Fills order[] with their indexes; returns how many. No lock needed (one statvfs each, and
+ * none with a single directory). */
+MMVI_HIDDEN int mmvi_heap_dirs_by_room(int order[MMVI_MAX_DIRS]);
 
 /* Under the lock: b, made, enters the list and the registry as LIVE. */
 MMVI_HIDDEN void mmvi_heap_publish(struct mmvi_block *b);

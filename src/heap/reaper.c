@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct mmvi_proc mmvi_proc = {.lock_fd = -1};
+struct mmvi_proc mmvi_proc = {.d = {[0 ... MMVI_MAX_DIRS - 1] = {.lock_fd = -1}}};
 
 #define HEAP_PREFIX "mmvec-heap-"
 
@@ -38,7 +38,7 @@ struct mmvi_proc mmvi_proc = {.lock_fd = -1};
 
 #define LOCK_MAP 4096
 
-static int self_open(void);
+static int self_open(const struct mmvi_proc_dir *pd);
 
 /* Records what fd is, then closes it. */
 static int remember(int fd, struct mmvi_file_id *id)
@@ -67,33 +67,40 @@ static int open_checked(const char *path, const struct mmvi_file_id *id)
     return fd;
 }
 
-static int heap_open(void)
+static int heap_open(const struct mmvi_proc_dir *pd)
 {
-    return open_checked(mmvi_proc.dir, &mmvi_proc.heap);
+    return open_checked(pd->dir, &pd->heap);
 }
 
-int mmvi_proc_self_open(void)
+/* Directory d's state, or NULL for an index out of range. */
+static struct mmvi_proc_dir *dir_of(int d)
 {
-    return mmvi_proc.ready ? self_open() : -ENOENT;
+    return d >= 0 && d < MMVI_MAX_DIRS ? &mmvi_proc.d[d] : NULL;
 }
 
-static int self_open(void)
+int mmvi_proc_self_open(int d)
+{
+    struct mmvi_proc_dir *pd = dir_of(d);
+    return pd && pd->ready ? self_open(pd) : -ENOENT;
+}
+
+static int self_open(const struct mmvi_proc_dir *pd)
 {
     char path[4200];
-    int n = snprintf(path, sizeof path, "%s/%s", mmvi_proc.dir, mmvi_proc.name);
+    int n = snprintf(path, sizeof path, "%s/%s", pd->dir, mmvi_proc.name);
     if (n < 0 || (size_t)n >= sizeof path)
         return -ENAMETOOLONG;
-    return open_checked(path, &mmvi_proc.self);
+    return open_checked(path, &pd->self);
 }
 
 /* Holds the flock of the open lock descriptor fd without keeping fd: a mapping of the file,
  * not inherited by fork children (their lock would outlive us), gone at exec and exit like a
  * close-on-exec descriptor. Where the file cannot be mapped, fd is kept instead, high. */
-static void hold_lock(int fd)
+static void hold_lock(struct mmvi_proc_dir *pd, int fd)
 {
     void *m = mmap(NULL, LOCK_MAP, PROT_NONE, MAP_SHARED, fd, 0);
     if (m != MAP_FAILED && madvise(m, LOCK_MAP, MADV_DONTFORK) == 0) {
-        mmvi_proc.lock_map = m;
+        pd->lock_map = m;
         mmvi_os_close(fd);
         return;
     }
@@ -107,17 +114,17 @@ static void hold_lock(int fd)
     int hi = floor > 3 ? fcntl(fd, F_DUPFD_CLOEXEC, (int)floor) : -1;
     if (hi >= 0)
         mmvi_os_close(fd);
-    mmvi_proc.lock_fd = hi >= 0 ? hi : fd;
+    pd->lock_fd = hi >= 0 ? hi : fd;
 }
 
-static void drop_lock(void)
+static void drop_lock(struct mmvi_proc_dir *pd)
 {
-    if (mmvi_proc.lock_map)
-        munmap(mmvi_proc.lock_map, LOCK_MAP);
-    if (mmvi_proc.lock_fd >= 0)
-        mmvi_os_close(mmvi_proc.lock_fd);
-    mmvi_proc.lock_map = NULL;
-    mmvi_proc.lock_fd = -1;
+    if (pd->lock_map)
+        munmap(pd->lock_map, LOCK_MAP);
+    if (pd->lock_fd >= 0)
+        mmvi_os_close(pd->lock_fd);
+    pd->lock_map = NULL;
+    pd->lock_fd = -1;
 }
 
 /* ---- names ----------------------------------------------------------------------------------- */
@@ -239,7 +246,7 @@ static int dead_file(int dirfd, const char *name, const char *suffix, char *proc
     size_t base = n - (is_tmp ? k + 4 : is_final ? k : 0);
     if ((!is_final && !is_tmp) || base >= 64 || !is_proc_name(name, base))
         return -1;
-    if (mmvi_proc.ready && strlen(mmvi_proc.name) == base && !memcmp(name, mmvi_proc.name, base))
+    if (mmvi_proc.named && strlen(mmvi_proc.name) == base && !memcmp(name, mmvi_proc.name, base))
         return -1; /* our own */
     struct stat st;
     if (!owned_file(dirfd, name, &st))
@@ -352,7 +359,7 @@ static int open_heap(const char *dir, int create, char *path, size_t size, int *
 
 /* Takes the lock under a temporary name first and renames it into place, so that no other
  * process can ever see a lock file that is not yet locked (and reap a live folder). */
-static int make_lock(int heap, const char *name)
+static int make_lock(struct mmvi_proc_dir *pd, int heap, const char *name)
 {
     char tmp[64], final[64];
     fmt(tmp, sizeof tmp, "%s%s", name, ".lock.tmp");
@@ -366,7 +373,7 @@ static int make_lock(int heap, const char *name)
         mmvi_os_close(fd);
         return err;
     }
-    hold_lock(fd);
+    hold_lock(pd, fd);
     return 0;
 }
 
@@ -378,40 +385,47 @@ void mmvi_proc_make_name(char *buf, size_t size)
     snprintf(buf, size, "%s-%ld-%08x", host_tag(), (long)getpid(), r);
 }
 
-/* This process's folder and lock, in the heap folder open as heap. */
-static int make_own(int heap)
+/* This process's folder and lock, in heap folder pd open as heap; the process's name is made
+ * at its first folder, and kept for the others. */
+static int make_own(struct mmvi_proc_dir *pd, int heap)
 {
-    mmvi_proc_make_name(mmvi_proc.name, sizeof mmvi_proc.name);
-    int rc = make_lock(heap, mmvi_proc.name);
+    if (!mmvi_proc.named) {
+        mmvi_proc_make_name(mmvi_proc.name, sizeof mmvi_proc.name);
+        mmvi_proc.named = 1;
+    }
+    int rc = make_lock(pd, heap, mmvi_proc.name);
     if (rc < 0)
         return rc;
     int fd = -1;
     if (mkdirat(heap, mmvi_proc.name, 0700) < 0 ||
         (fd = openat(heap, mmvi_proc.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-        (rc = remember(fd, &mmvi_proc.self)) < 0) {
+        (rc = remember(fd, &pd->self)) < 0) {
         rc = rc < 0 ? rc : -errno;
         unlinkat(heap, mmvi_proc.name, AT_REMOVEDIR);
         char lock[64];
         fmt(lock, sizeof lock, "%s%s", mmvi_proc.name, ".lock");
         unlinkat(heap, lock, 0);
-        drop_lock();
+        drop_lock(pd);
         return rc;
     }
-    mmvi_proc.ready = 1;
+    __atomic_store_n(&pd->ready, 1, __ATOMIC_RELAXED); /* read by mmvi_heap_dirs_by_room */
     return 0;
 }
 
-int mmvi_proc_open(const char *dir)
+int mmvi_proc_open(int d, const char *dir)
 {
-    int fd, rc = open_heap(dir, 1, mmvi_proc.dir, sizeof mmvi_proc.dir, &fd);
+    struct mmvi_proc_dir *pd = dir_of(d);
+    if (!pd)
+        return -EINVAL;
+    int fd, rc = open_heap(dir, 1, pd->dir, sizeof pd->dir, &fd);
     if (rc < 0)
         return rc;
     struct stat st;
     if (fstat(fd, &st) == 0) {
-        mmvi_proc.heap.dev = st.st_dev;
-        mmvi_proc.heap.ino = st.st_ino;
+        pd->heap.dev = st.st_dev;
+        pd->heap.ino = st.st_ino;
         reap_fd(fd, NULL, NULL);
-        rc = make_own(fd);
+        rc = make_own(pd, fd);
     } else {
         rc = -errno;
     }
@@ -419,45 +433,53 @@ int mmvi_proc_open(const char *dir)
     return rc;
 }
 
-int mmvi_proc_reopen(void)
+int mmvi_proc_reopen(int d)
 {
-    int fd = heap_open();
+    struct mmvi_proc_dir *pd = dir_of(d);
+    int fd = pd ? heap_open(pd) : -EINVAL;
     if (fd < 0)
         return fd;
-    int rc = make_own(fd);
+    int rc = make_own(pd, fd);
     mmvi_os_close(fd);
     return rc;
 }
 
 void mmvi_proc_close(void)
 {
-    if (!mmvi_proc.ready)
-        return;
-    int heap = heap_open();
-    char lock[64];
-    fmt(lock, sizeof lock, "%s%s", mmvi_proc.name, ".lock");
-    if (heap >= 0 && (unlinkat(heap, mmvi_proc.name, AT_REMOVEDIR) == 0 || errno == ENOENT))
-        unlinkat(heap, lock, 0);
-    if (heap >= 0)
-        mmvi_os_close(heap);
-    drop_lock();
-    mmvi_proc.ready = 0;
+    for (int d = 0; d < MMVI_MAX_DIRS; d++) {
+        struct mmvi_proc_dir *pd = &mmvi_proc.d[d];
+        if (!pd->ready)
+            continue;
+        int heap = heap_open(pd);
+        char lock[64];
+        fmt(lock, sizeof lock, "%s%s", mmvi_proc.name, ".lock");
+        if (heap >= 0 && (unlinkat(heap, mmvi_proc.name, AT_REMOVEDIR) == 0 || errno == ENOENT))
+            unlinkat(heap, lock, 0);
+        if (heap >= 0)
+            mmvi_os_close(heap);
+        drop_lock(pd);
+        __atomic_store_n(&pd->ready, 0, __ATOMIC_RELAXED);
+    }
 }
 
 void mmvi_proc_forget(void)
 {
-    /* The lock mapping is not in the child (MADV_DONTFORK); a lock descriptor is the child's
+    /* The lock mappings are not in the child (MADV_DONTFORK); a lock descriptor is the child's
      * copy: closing it leaves the parent's flock alone. */
-    mmvi_proc.lock_map = NULL;
-    if (mmvi_proc.lock_fd >= 0)
-        mmvi_os_close(mmvi_proc.lock_fd);
-    mmvi_proc.lock_fd = -1;
-    mmvi_proc.ready = 0;
+    for (int d = 0; d < MMVI_MAX_DIRS; d++) {
+        struct mmvi_proc_dir *pd = &mmvi_proc.d[d];
+        pd->lock_map = NULL;
+        if (pd->lock_fd >= 0)
+            mmvi_os_close(pd->lock_fd);
+        pd->lock_fd = -1;
+        __atomic_store_n(&pd->ready, 0, __ATOMIC_RELAXED);
+    }
+    mmvi_proc.named = 0;
 }
 
-int mmvi_proc_openat(const char *file, int flags, mode_t mode)
+int mmvi_proc_openat(int d, const char *file, int flags, mode_t mode)
 {
-    int dir = mmvi_proc.ready ? self_open() : -ENOENT;
+    int dir = mmvi_proc_self_open(d);
     if (dir < 0)
         return dir;
     int fd = openat(dir, file, flags | O_NOFOLLOW | O_CLOEXEC, mode);
@@ -466,9 +488,9 @@ int mmvi_proc_openat(const char *file, int flags, mode_t mode)
     return rc;
 }
 
-int mmvi_proc_unlinkat(const char *file)
+int mmvi_proc_unlinkat(int d, const char *file)
 {
-    int dir = mmvi_proc.ready ? self_open() : -ENOENT;
+    int dir = mmvi_proc_self_open(d);
     if (dir < 0)
         return dir;
     int rc = unlinkat(dir, file, 0) < 0 ? -errno : 0;
@@ -479,11 +501,15 @@ int mmvi_proc_unlinkat(const char *file)
 int mmvi_reap(const char *dir, uint64_t *files, uint64_t *bytes)
 {
     if (!dir) {
-        int fd = heap_open();
-        if (fd < 0)
-            return fd;
-        reap_fd(fd, files, bytes);
-        mmvi_os_close(fd);
+        for (int d = 0; d < MMVI_MAX_DIRS; d++) {
+            if (!mmvi_proc.d[d].dir[0])
+                continue;
+            int fd = heap_open(&mmvi_proc.d[d]);
+            if (fd < 0)
+                continue;
+            reap_fd(fd, files, bytes);
+            mmvi_os_close(fd);
+        }
         return 0;
     }
     char path[4096];
@@ -499,9 +525,10 @@ int mmvi_reap(const char *dir, uint64_t *files, uint64_t *bytes)
     return 0;
 }
 
-int mmvi_block_file(const char *proc, const char *uuid, char *buf, size_t size)
+int mmvi_block_file(int d, const char *proc, const char *uuid, char *buf, size_t size)
 {
-    int n = snprintf(buf, size, "%s/%s/%s.seg", mmvi_proc.dir, proc, uuid);
+    const struct mmvi_proc_dir *pd = dir_of(d);
+    int n = pd ? snprintf(buf, size, "%s/%s/%s.seg", pd->dir, proc, uuid) : -1;
     return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 

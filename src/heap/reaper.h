@@ -30,48 +30,57 @@ struct mmvi_file_id {
     ino_t ino;
 };
 
-struct mmvi_proc {
+/* MMVEC_DIR may name several directories ("A:B", one per disk): each has its heap folder and,
+ * in it, this process's folder and lock, all of one name. */
+#define MMVI_MAX_DIRS 8
+
+struct mmvi_proc_dir {
     char dir[4096];            /* the heap folder, absolute: D/mmvec-heap-<uid> */
-    char name[48];             /* this process's folder in it: <host>-<pid>-<rand> (in a fork
-                                  child, until its handler ends: the parent's) */
     struct mmvi_file_id heap;  /* the heap folder */
-    struct mmvi_file_id self;  /* this process's folder */
+    struct mmvi_file_id self;  /* this process's folder in it */
     void *lock_map;            /* a mapping of the lock file: holds its flock */
     int lock_fd;               /* ... or, where it could not be mapped, its descriptor (else -1) */
-    int ready;                 /* name, self and the lock are this process's own */
+    int ready;                 /* self and the lock are this process's own */
+};
+
+struct mmvi_proc {
+    char name[48];             /* this process's folders: <host>-<pid>-<rand> (in a fork child,
+                                  until it makes its own: the parent's) */
+    int named;                 /* name is this process's own */
+    struct mmvi_proc_dir d[MMVI_MAX_DIRS]; /* by the index of the directory in MMVEC_DIR */
 };
 
 extern struct mmvi_proc mmvi_proc MMVI_HIDDEN;
 
-/* Resolves D (made 0700 when missing; a relative D is taken from the current directory, once),
- * opens or makes the heap folder in it (refused when it is a symlink or another user's), reaps
- * dead processes' folders there and makes this process's folder and lock. 0 or a negative
- * errno. Allocates nothing. */
-MMVI_HIDDEN int mmvi_proc_open(const char *dir);
+/* Directory d: resolves D (made 0700 when missing; a relative D is taken from the current
+ * directory, once), opens or makes the heap folder in it (refused when it is a symlink or another
+ * user's), reaps dead processes' folders there and makes this process's folder and lock. 0 or a
+ * negative errno. Allocates nothing. */
+MMVI_HIDDEN int mmvi_proc_open(int d, const char *dir);
 
-/* A fork child's first block: its own folder and lock in the heap folder already open. */
-MMVI_HIDDEN int mmvi_proc_reopen(void);
+/* A fork child's first block: its own folder and lock in heap folder d, already known. */
+MMVI_HIDDEN int mmvi_proc_reopen(int d);
 
-/* Removes this process's folder and lock (its files must already be gone). */
+/* Removes this process's folders and locks (their files must already be gone). */
 MMVI_HIDDEN void mmvi_proc_close(void);
 
-/* In a fork child, after its handler has reopened what it needs of the parent's folder:
- * forgets the parent's folder and lock, so that the child makes its own at its first block. */
+/* In a fork child, after its handler has reopened what it needs of the parent's folders:
+ * forgets the parent's folders and locks, so that the child makes its own at its first block. */
 MMVI_HIDDEN void mmvi_proc_forget(void);
 
-/* openat() in this process's folder (flags as open; O_CLOEXEC|O_NOFOLLOW added), the folder
- * checked to be ours. Returns the descriptor or a negative errno. */
-MMVI_HIDDEN int mmvi_proc_openat(const char *file, int flags, mode_t mode);
+/* openat() in this process's folder of directory d (flags as open; O_CLOEXEC|O_NOFOLLOW added),
+ * the folder checked to be ours. Returns the descriptor or a negative errno. */
+MMVI_HIDDEN int mmvi_proc_openat(int d, const char *file, int flags, mode_t mode);
 
-/* This process's folder, opened and checked, for a series of operations (the caller closes it).
- * A descriptor or a negative errno. */
-MMVI_HIDDEN int mmvi_proc_self_open(void);
+/* This process's folder of directory d, opened and checked, for a series of operations (the
+ * caller closes it). A descriptor or a negative errno. */
+MMVI_HIDDEN int mmvi_proc_self_open(int d);
 
-/* unlinkat() in this process's folder. 0 or a negative errno. */
-MMVI_HIDDEN int mmvi_proc_unlinkat(const char *file);
+/* unlinkat() in this process's folder of directory d. 0 or a negative errno. */
+MMVI_HIDDEN int mmvi_proc_unlinkat(int d, const char *file);
 
 /* Removes the folders of dead processes in the heap folder of segment directory `dir` (or, with
- * dir NULL, in the one already open); adds the .seg files and bytes removed. */
+ * dir NULL, in every one already open); adds the .seg files and bytes removed. */
 MMVI_HIDDEN int mmvi_reap(const char *dir, uint64_t *files, uint64_t *bytes);
 
 /* A new name "<host>-<pid>-<rand>" for this process (its folder, its live page). */
@@ -80,7 +89,8 @@ MMVI_HIDDEN void mmvi_proc_make_name(char *buf, size_t size);
 /* Removes the live figures pages of dead processes in the folder open as dirfd (publish.c). */
 MMVI_HIDDEN void mmvi_reap_live(int dirfd);
 
-/* "<heap folder>/<proc>/<uuid>.seg" into buf. */
-MMVI_HIDDEN int mmvi_block_file(const char *proc, const char *uuid, char *buf, size_t size);
+/* "<heap folder of directory d>/<proc>/<uuid>.seg" into buf. */
+MMVI_HIDDEN int mmvi_block_file(int d, const char *proc, const char *uuid, char *buf,
+                                size_t size);
 
 #endif

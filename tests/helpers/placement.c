@@ -916,6 +916,23 @@ static int cmd_untouched(size_t count, size_t mib)
 /* COUNT blocks of MIB, each written and checked: F a file, R a RAM block, J served by the
  * private jemalloc (a file was refused: the disk budget or reserve, or a full disk); NULL under
  * MMVEC_STRICT is N. */
+/* Which directory of MMVEC_DIR ("A:B:...") holds file block p: '0', '1'..., '?' if none. */
+static char dir_index(void *p)
+{
+    char path[4096];
+    const char *list = getenv("MMVEC_DIR");
+    if (!list || mmv_block_path(p, path, sizeof path) != 0)
+        return '?';
+    char i = '0';
+    for (const char *d = list; *d; i++) {
+        size_t n = strcspn(d, ":");
+        if (!strncmp(path, d, n) && path[n] == '/')
+            return i;
+        d += n + (d[n] == ':');
+    }
+    return '?';
+}
+
 static int cmd_budget(size_t count, size_t mib)
 {
     size_t size = mib * M;
@@ -933,10 +950,15 @@ static int cmd_budget(size_t count, size_t mib)
         pattern[i] = rc == 0 ? 'F' : rc == -ENODATA ? 'R' : !mmv_owns(b[i]) ? 'J' : '?';
     }
     pattern[count] = '\0';
+    char *dirs = raw(count + 1);
+    for (size_t i = 0; i < count; i++)
+        dirs[i] = pattern[i] == 'F' ? dir_index(b[i]) : '-';
+    dirs[count] = '\0';
     for (size_t i = 0; i < count; i++)
         if (b[i])
             check_block(b[i], size, i, 1, "after all were made");
-    printf("pattern=%s\ndisk_refused=%llu\n", pattern, (unsigned long long)stats().disk_refused);
+    printf("pattern=%s\ndirs=%s\ndisk_refused=%llu\n", pattern, dirs,
+           (unsigned long long)stats().disk_refused);
     print_stats("");
     for (size_t i = 0; i < count; i++)
         free(b[i]);
