@@ -37,7 +37,7 @@ static int roots(const char *given, const char *out[2])
         return 1;
     }
     const char *env = getenv("MMVEC_LIVE_DIR");
-    if (env && *env && strcmp(env, "auto") && strcmp(env, "off")) {
+    if (env && *env && strcmp(env, "auto") && !mmvi_live_dir_off(env)) {
         out[0] = env;
         return 1;
     }
@@ -145,6 +145,29 @@ int mmvc_reread_page(const char *path, struct mmvi_live_page *out)
 
 /* ---- printing ------------------------------------------------------------------------------ */
 
+/* A command line made fit for one line of a terminal, as ps(1) does: control characters and
+ * bytes that are not UTF-8 become '?' (a command line is anybody's text: root's `mmvec ps` shows
+ * every user's, and must not let one of them move its cursor or clear its screen). At most
+ * `width` characters. */
+static void printable(const char *in, size_t in_size, int width, char *out, size_t size)
+{
+    const unsigned char *u = (const unsigned char *)in;
+    size_t k = 0;
+    for (size_t i = 0; i < in_size && u[i] && width > 0 && k + 5 < size; width--) {
+        size_t n = mmvi_utf8_char(u + i, in_size - i);
+        /* C1 controls (U+0080..U+009F, encoded C2 80..C2 9F) are controls too */
+        if (n == 0 || u[i] < 0x20 || u[i] == 0x7f || (n == 2 && u[i] == 0xc2 && u[i + 1] < 0xa0)) {
+            out[k++] = '?';
+            i += n ? n : 1;
+            continue;
+        }
+        memcpy(out + k, in + i, n);
+        k += n;
+        i += n;
+    }
+    out[k] = '\0';
+}
+
 /* 1536 -> "1.5K", like ps and top: one decimal below 10, none above. */
 static void human(uint64_t b, char *buf, size_t size)
 {
@@ -189,9 +212,11 @@ static void ps_line(FILE *out, const struct mmvi_live_page *p, int width)
     human(s->bytes_mapped, disk, sizeof disk);
     human(s->spill_bytes, moved, sizeof moved);
     elapsed(p->started_s, since, sizeof since);
-    fprintf(out, "%7lld  %7llu  %7s  %8llu  %7s  %7s  %7s  %8s  %.*s\n", (long long)p->pid,
+    char cmd[1024];
+    printable(p->command, sizeof p->command, width, cmd, sizeof cmd);
+    fprintf(out, "%7lld  %7llu  %7s  %8llu  %7s  %7s  %7s  %8s  %s\n", (long long)p->pid,
             (unsigned long long)s->ram_blocks_live, ram, (unsigned long long)s->file_blocks_live,
-            files, disk, moved, since, width, p->command);
+            files, disk, moved, since, cmd);
 }
 
 /* The figures as the library prints them, with this process's /proc figures. */
@@ -367,8 +392,10 @@ static void top_one(const struct mmvi_live_page *page, const char *path, void *a
     t->ram += p.stats.ram_bytes_live;
     t->files += p.stats.file_bytes_live;
     t->disk += p.stats.bytes_mapped;
-    fprintf(t->out, "%7ld %6s %6s %6s %6s %9s %9s %9s %7s  %.*s\n", s->pid, rss, ram, files,
-            disk, moved, rd, wr, flt, t->width, p.command);
+    char cmd[1024];
+    printable(p.command, sizeof p.command, t->width, cmd, sizeof cmd);
+    fprintf(t->out, "%7ld %6s %6s %6s %6s %9s %9s %9s %7s  %s\n", s->pid, rss, ram, files,
+            disk, moved, rd, wr, flt, cmd);
 }
 
 static struct termios saved_tty;

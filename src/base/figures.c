@@ -11,6 +11,31 @@
 #include <string.h>
 #include <time.h>
 
+int mmvi_live_dir_off(const char *v)
+{
+    return !strcmp(v, "off") || !strcmp(v, "none") || !strcmp(v, "0");
+}
+
+size_t mmvi_utf8_char(const unsigned char *s, size_t max)
+{
+    if (max == 0 || s[0] == 0)
+        return 0;
+    if (s[0] < 0x80)
+        return 1;
+    size_t n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+             : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    /* overlong forms, UTF-16 surrogates and code points past U+10FFFF are not characters */
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return n;
+}
+
 /* ---- /proc/PID ----------------------------------------------------------------------------- */
 
 /* The number after "key" in text (a /proc key: value file), times `unit`; 0 when absent. */
@@ -81,14 +106,18 @@ static void __attribute__((format(printf, 2, 3))) put(struct out *o, const char 
 static void put_json_string(struct out *o, const char *s, size_t max)
 {
     put(o, "\"");
-    for (size_t i = 0; i < max && s[i]; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            put(o, "\\%c", c);
-        else if (c < 0x20)
-            put(o, "\\u%04x", c);
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < max && u[i];) {
+        size_t n = mmvi_utf8_char(u + i, max - i);
+        if (n == 0) /* not UTF-8 (or a character cut short): JSON must be */
+            put(o, "\\ufffd");
+        else if (u[i] == '"' || u[i] == '\\')
+            put(o, "\\%c", u[i]);
+        else if (u[i] < 0x20 || u[i] == 0x7f)
+            put(o, "\\u%04x", u[i]);
         else
-            put(o, "%c", c);
+            put(o, "%.*s", (int)n, s + i);
+        i += n ? n : 1;
     }
     put(o, "\"");
 }

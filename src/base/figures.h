@@ -44,6 +44,13 @@ struct mmvi_proc_figures {
     int have_io;
 };
 
+/* Does MMVEC_LIVE_DIR=v turn the page off ("off", "none", "0")? */
+MMVI_HIDDEN int mmvi_live_dir_off(const char *v);
+
+/* The length of the valid UTF-8 character at s (at most max bytes), or 0 when the bytes there are
+ * not one (a command line cut in the middle of one, or not UTF-8 at all). */
+MMVI_HIDDEN size_t mmvi_utf8_char(const unsigned char *s, size_t max);
+
 /* Reads /proc/<pid>/{status,io,stat} ("self" with pid 0) into *f. 0 when the process exists. */
 MMVI_HIDDEN int mmvi_proc_figures_read(long pid, struct mmvi_proc_figures *f);
 

@@ -63,7 +63,7 @@ static int in_memory(const char *dir)
 static int choose_root(char *out, size_t size)
 {
     const char *dir = mmvi_opt.live_dir;
-    if (!strcmp(dir, "off") || !strcmp(dir, "0") || !strcmp(dir, "none"))
+    if (mmvi_live_dir_off(dir))
         return -1;
     if (!dir[0] || !strcmp(dir, "auto")) {
         const char *xdg = mmvi_getenv("XDG_RUNTIME_DIR");
@@ -142,7 +142,8 @@ static void make(void)
         }
         close(dir);
     }
-    if (state == LIVE_NONE && mmvi_opt.live_dir[0] && strcmp(mmvi_opt.live_dir, "off"))
+    if (state == LIVE_NONE && mmvi_opt.live_dir[0] && strcmp(mmvi_opt.live_dir, "auto") &&
+        !mmvi_live_dir_off(mmvi_opt.live_dir))
         mmvi_log(1, "warning: no live figures page in %s (mmvec ps will not show this process)",
                  mmvi_opt.live_dir);
     __atomic_store_n(&live.state, state, __ATOMIC_RELEASE);
