@@ -432,7 +432,10 @@ Test(fork, copy_isolates_both_ways)
     cr_assert(all(p, 'R', SIZE), "the child's writes showed in the parent");
     say(fd_to_child[1]);
     expect_child_ok(pid);
-    cr_assert(file_all(path, 'R', SIZE));
+    /* With threads running (this runner has one) the block moved into a new file after the
+     * fork, or stayed in RAM where they cannot be stopped (fork.c): looked up again. */
+    int rc = mmv_block_path(p, path, sizeof path);
+    cr_assert(rc == -ENODATA || (rc == 0 && file_all(path, 'R', SIZE)), "rc %d", rc);
     mmv_free(p);
 }
 

@@ -103,8 +103,27 @@ static void kill_tmux(void)
     tmux_sock[0] = '\0';
 }
 
+/* Strings made for a case (environments, outputs): freed at its end, so that LeakSanitizer (the
+ * asan build runs these tests too) sees nothing left. */
+static char **kept;
+static size_t nkept;
+
+static char *keep(char *s)
+{
+    char **more = realloc(kept, (nkept + 1) * sizeof *kept);
+    cr_assert(s && more, "out of memory");
+    kept = more;
+    kept[nkept++] = s;
+    return s;
+}
+
 static void teardown(void)
 {
+    for (size_t i = 0; i < nkept; i++)
+        free(kept[i]);
+    free(kept);
+    kept = NULL;
+    nkept = 0;
     kill_tmux();
     for (size_t i = 0; i < sizeof holders / sizeof *holders; i++) {
         struct holder *h = &holders[i];
@@ -148,7 +167,7 @@ static char *fmt(const char *f, const char *a)
 {
     char *s;
     cr_assert(asprintf(&s, f, a) >= 0);
-    return s; /* lives until the test's process ends */
+    return keep(s); /* lives until the case ends */
 }
 
 /* Our environment without LD_PRELOAD and MMVEC_* (util.h), then `extra`. With `holder`, first
@@ -218,9 +237,8 @@ static struct out run_as(const char *const *argv, const char *name, const char *
     free(env);
     struct out r;
     r.status = tu_wait(pid);
-    r.out = strdup(tu_slurp(outp));
-    r.err = strdup(tu_slurp(errp));
-    cr_assert(r.out && r.err);
+    r.out = keep(strdup(tu_slurp(outp)));
+    r.err = keep(strdup(tu_slurp(errp)));
     return r;
 }
 

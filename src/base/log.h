@@ -16,6 +16,7 @@ enum mmvi_warn_kind {
     MMVI_WARN_STOP,       /* threads are stopped to move blocks (no userfaultfd) */
     MMVI_WARN_SPILL_HELD, /* no safe way to move blocks with threads running */
     MMVI_WARN_DISK,       /* the disk budget or the free-space reserve refused a file */
+    MMVI_WARN_FORK_COPY,  /* MMVEC_FORK=copy could not freeze files for a one-instant copy */
     MMVI_WARN_COUNT
 };
 

@@ -181,15 +181,15 @@ void mmvi_block_forget(struct mmvi_block *b)
 
 int mmvi_block_can_resize(const struct mmvi_block *b)
 {
-    return (b->backing == MMVI_BACK_FILE && !b->unlinked) ||
-           (b->backing == MMVI_BACK_ANON && !b->sealed);
+    return (b->backing == MMVI_BACK_FILE && !b->unlinked && !b->frozen) ||
+           (b->backing == MMVI_BACK_ANON && !b->sealed && !b->frozen);
 }
 
 int mmvi_block_cacheable(const struct mmvi_block *b)
 {
     /* Anonymous memory is ours alone even after a fork (the kernel copies on write). */
     if (b->backing == MMVI_BACK_ANON)
-        return !b->sealed;
+        return !b->sealed && !b->frozen;
     return b->fork_epoch == mmvi_heap.fork_epoch && mmvi_block_can_resize(b);
 }
 
@@ -390,6 +390,7 @@ static int copy_to_anon(struct mmvi_block *b)
         return rc;
     }
     b->backing = MMVI_BACK_ANON;
+    b->frozen = 0;
     return 0;
 }
 
@@ -417,6 +418,7 @@ static int copy_to_own_file(struct mmvi_block *b)
     memcpy(b->proc, copy.proc, sizeof b->proc);
     memcpy(b->uuid, copy.uuid, sizeof b->uuid);
     b->backing = MMVI_BACK_FILE;
+    b->frozen = 0;
     file_done(b, b->size);
     return 0;
 }
@@ -493,6 +495,8 @@ int mmvi_block_to_file(struct mmvi_block *b, int hold)
 {
     if (b->backing != MMVI_BACK_ANON || b->sealed)
         return -EINVAL;
+    if (b->frozen && hold >= 0)
+        return -EINVAL; /* write protection does not take a file's private mapping */
     struct mmvi_block f = *b;
     int fd = new_file(&f, b->size);
     if (fd < 0)
@@ -519,6 +523,7 @@ int mmvi_block_to_file(struct mmvi_block *b, int hold)
     memcpy(b->uuid, f.uuid, sizeof b->uuid);
     if (rc == 0) {
         b->backing = MMVI_BACK_FILE;
+        b->frozen = 0;
         file_done(b, b->size);
         mmvi_stat_mapped(1, (int64_t)b->size);
         return 0;
@@ -532,8 +537,46 @@ int mmvi_block_to_file(struct mmvi_block *b, int hold)
     }
     /* Stopped half way: the data are all there, in two kinds of mapping. */
     b->backing = MMVI_BACK_MIXED;
+    b->frozen = 0; /* MIXED is never grown in place nor cached anyway */
     b->file_size = off;
     b->unlinked = 0;
     mmvi_stat_mapped(1, (int64_t)off);
+    return rc;
+}
+
+/* ---- an exact copy at fork with other threads running (MMVEC_FORK=copy; fork.c) ---------- */
+
+int mmvi_block_freeze(struct mmvi_block *b)
+{
+    if (b->backing != MMVI_BACK_FILE || b->unlinked || b->frozen)
+        return -EINVAL;
+    int fd = open_own(b, O_RDONLY);
+    if (fd < 0)
+        return fd;
+    void *p;
+    /* Atomic for every thread: a write lands before (in the file) or after (in a private page
+     * copied from the file's), never nowhere. */
+    int rc = mmvi_os_map(fd, 0, b->size, (void *)b->addr, 1, &p);
+    mmvi_os_close(fd);
+    if (rc == 0)
+        b->frozen = 1;
+    return rc;
+}
+
+int mmvi_block_thaw(struct mmvi_block *b, int hold)
+{
+    if (b->backing != MMVI_BACK_FILE || !b->frozen)
+        return -EINVAL;
+    /* The name goes now: the file is stale (the writes since the freeze are in private pages),
+     * and the child has its copy; our mapping keeps the inode until it is replaced. */
+    mmvi_block_unlink(b);
+    mmvi_stat_mapped(-1, -(int64_t)b->size);
+    b->backing = MMVI_BACK_ANON; /* what mmvi_block_to_file moves: the memory as it is now */
+    int rc = hold == MMVI_HOLD_NONE ? -EAGAIN : mmvi_block_to_file(b, hold);
+    if (b->backing == MMVI_BACK_ANON) { /* nothing moved: a RAM block, file-backed (frozen) */
+        mmvi_stat_inc(MMVI_STAT_RAM_BLOCKS_LIVE);
+        mmvi_stat_add(MMVI_STAT_RAM_BYTES_LIVE, b->size);
+        b->file_size = 0;
+    }
     return rc;
 }

@@ -67,4 +67,18 @@ MMVI_HIDDEN int mmvi_block_fork_remap(struct mmvi_block *b, int dir);
  * anonymous memory; as a last resort the block is made inaccessible. Never left shared. */
 MMVI_HIDDEN int mmvi_block_fork_copy(struct mmvi_block *b);
 
+/* MMVEC_FORK=copy, other threads running (fork.c): in the fork's prepare handler, under the
+ * lock, b (a FILE block of ours) is mapped MAP_PRIVATE over its own file, so that from this
+ * instant no thread's write reaches the file: the child's copy of the file and of the pages
+ * written since (which fork copies exactly) is one instant. 0, or a negative errno (b as it
+ * was). */
+MMVI_HIDDEN int mmvi_block_freeze(struct mmvi_block *b);
+
+/* In the parent, under the lock, once the child has its copy: b's memory as it is now moves
+ * into a new file of ours (chunk by chunk, other threads held off as `hold` says: stopped, or
+ * MMVI_HOLD_NONE when nothing can hold them), and the stale file goes. Where nothing moved, b is
+ * a RAM block (ANON, still `frozen`: never grown in place or cached), right but in memory; the
+ * spill path may move it later. 0 or a negative errno. */
+MMVI_HIDDEN int mmvi_block_thaw(struct mmvi_block *b, int hold);
+
 #endif

@@ -8,7 +8,8 @@
  *  - private (default): the child maps each of our files again MAP_PRIVATE. Its writes never
  *    reach us. Not guaranteed: pages the child has not touched yet still show the file, so our
  *    later writes to them can show in the child (docs/interposer.md).
- *  - copy: the child copies each of our files into a file of its own, while we wait.
+ *  - copy: the child copies each of our files into a file of its own, while we wait; with other
+ *    threads running, the files are frozen for the copy (freeze_files below): one instant.
  *  - shared: nothing changes: both see each other's writes.
  * A block that cannot be separated so (its file unreachable, the disk full) is copied into
  * anonymous memory in the child; if even that fails it is made inaccessible there: no mode but
@@ -24,10 +25,13 @@
 #include "publish.h"
 #include "reaper.h"
 #include "stats_internal.h"
+#include "stopworld.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <string.h>
+#include <sys/single_threaded.h>
 #include <unistd.h>
 
 /* While the child separates its blocks by copying them, we wait: our forking thread at least
@@ -59,6 +63,48 @@ static int child_will_copy(void)
     return 0;
 }
 
+/* MMVEC_FORK=copy while other threads run: the forking thread waits for the child's copy, but
+ * the others would go on writing into the files the child is copying (a torn copy, several
+ * moments). So each file block is frozen first (mapped private over its own file: from this
+ * instant no write reaches the file, and the pages written since are copied by fork itself), and
+ * thawed in the parent once the child has its copy: moved into a new file with the other threads
+ * stopped for each chunk (stopworld.h), as a spill is. Where threads cannot be stopped (the
+ * program owns SIGPWR), the copy is not frozen, and that is said once. */
+static int frozen;
+
+static void freeze_files(void)
+{
+    frozen = 0;
+    if (mmvi_opt.fork_mode != MMVI_FORK_COPY || __libc_single_threaded || mmvi_advise_alone())
+        return;
+    int unfrozen = 0;
+    for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next) {
+        if (b->state != MMVI_BLOCK_LIVE || b->backing != MMVI_BACK_FILE)
+            continue;
+        if (mmvi_stw_usable() && mmvi_block_freeze(b) == 0)
+            frozen++;
+        else
+            unfrozen++;
+    }
+    if (unfrozen)
+        mmvi_warn_once(MMVI_WARN_FORK_COPY, "MMVEC_FORK=copy: %d block(s) copied at fork while "
+                       "other threads may write them (their files could not be frozen, or threads "
+                       "cannot be stopped: SIGPWR in use): the child's copy may mix moments",
+                       unfrozen);
+}
+
+static void thaw_files(void)
+{
+    for (struct mmvi_block *b = mmvi_heap.blocks; frozen && b; b = b->next)
+        if (b->backing == MMVI_BACK_FILE && b->frozen) {
+            frozen--;
+            int rc = mmvi_block_thaw(b, mmvi_stw_usable() ? MMVI_HOLD_STOP : MMVI_HOLD_NONE);
+            if (rc < 0 && b->backing == MMVI_BACK_ANON)
+                mmvi_warn_once(MMVI_WARN_SPILL, "after a fork's copy, a block could not go back "
+                               "to a file (%s): it stays in RAM", strerror(-rc));
+        }
+}
+
 static void prepare(void)
 {
     int cs = mmvi_nocancel_begin();
@@ -66,6 +112,8 @@ static void prepare(void)
     cancel_state = cs;
     if (child_will_copy() && pipe2(copy_pipe, O_CLOEXEC) < 0)
         copy_pipe[0] = copy_pipe[1] = -1;
+    if (copy_pipe[0] >= 0)
+        freeze_files(); /* only with the pipe: the thaw must wait for the child's copy */
 }
 
 static void parent(void)
@@ -79,6 +127,7 @@ static void parent(void)
         }
         close(copy_pipe[0]);
         copy_pipe[0] = copy_pipe[1] = -1;
+        thaw_files();
     }
     int cs = cancel_state;
     pthread_mutex_unlock(&mmvi_heap.lock);

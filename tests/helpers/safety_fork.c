@@ -11,6 +11,10 @@
  *                                  child's own malloc of 4 MiB must not hang (alarm: 20 s).
  *   safety_fork errno              free keeps errno: small, large, cached, and large ones whose
  *                                  files were removed (MMVEC_DIR rm -rf'd; MMVEC_CACHE=4M).
+ *   safety_fork instant FORKS      (MMVEC_FORK=copy) a thread rewrites a 64 MiB block front to
+ *                                  back while the process forks FORKS times: each child must see
+ *                                  one instant (one letter, or a newer one then the one before);
+ *                                  after the forks the block is a file again, its data whole.
  *
  * Exit 0 when every check held; otherwise a line on stderr and one of the codes below.
  * Children leave with _exit. */
@@ -45,6 +49,9 @@ enum {
     EXIT_NOT_CANCELLED = 42, /* the thread did not end cancelled */
     EXIT_ERRNO = 50,         /* + check: free changed errno */
     EXIT_RM = 60,            /* could not remove MMVEC_DIR */
+    EXIT_TORN = 70,          /* instant: a child's copy mixes several moments */
+    EXIT_LOST = 71,          /* instant: the parent lost a write */
+    EXIT_NOT_FILE = 72,      /* instant: the block did not go back into a file */
 };
 
 static int fail(int code, const char *fmt, ...)
@@ -262,14 +269,82 @@ static int cmd_errno(void)
     return rc;
 }
 
+/* ---- instant: MMVEC_FORK=copy with a writing thread ---- */
+
+#define BIG (64 * M)
+
+struct rewriter {
+    unsigned char *p;
+    volatile int stop;
+    volatile unsigned rounds;
+};
+
+static void *rewrite(void *arg)
+{
+    struct rewriter *w = arg;
+    while (!w->stop) {
+        memset(w->p, 'a' + (int)(w->rounds % 26), BIG);
+        w->rounds++;
+    }
+    return NULL;
+}
+
+/* One change at most, to the letter before: one moment of a front-to-back rewrite. */
+static bool one_instant(const unsigned char *p)
+{
+    int changes = 0;
+    for (size_t i = 1; i < BIG; i++)
+        if (p[i] != p[i - 1] && (++changes > 1 || p[i] != (p[i - 1] == 'a' ? 'z' : p[i - 1] - 1)))
+            return false;
+    return true;
+}
+
+static int cmd_instant(int forks)
+{
+    struct rewriter w = {.p = malloc(BIG)};
+    char path[4096] = "";
+    if (w.p)
+        memset(w.p, 'a', BIG);
+    if (!w.p || mmv_block_path(w.p, path, sizeof path) != 0)
+        return fail(EXIT_NO_BLOCK, "malloc(64 MiB) is no file block (MMVEC_PLACEMENT=file?)");
+    pthread_t t;
+    if (pthread_create(&t, NULL, rewrite, &w) != 0)
+        return fail(EXIT_FORK, "pthread_create");
+    int rc = 0;
+    for (int i = 0; i < forks && !rc; i++) {
+        while (w.rounds < (unsigned)i + 1)
+            usleep(1000);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(one_instant(w.p) ? 0 : 1);
+        int st = 0;
+        if (pid < 0 || waitpid(pid, &st, 0) != pid)
+            rc = fail(EXIT_FORK, "fork %d", i);
+        else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            rc = fail(EXIT_TORN, "fork %d: the child's copy mixes several moments", i);
+    }
+    w.stop = 1;
+    pthread_join(t, NULL);
+    for (size_t i = 0; !rc && i < BIG; i++)
+        if (w.p[i] != w.p[BIG - 1])
+            rc = fail(EXIT_LOST, "the parent lost a write at byte %zu", i);
+    if (!rc && mmv_block_path(w.p, path, sizeof path) != 0)
+        rc = fail(EXIT_NOT_FILE, "after the forks the block stayed in RAM");
+    free(w.p);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 3 && !strcmp(argv[1], "instant"))
+        return cmd_instant(atoi(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "grandchild"))
         return cmd_grandchild(atoi(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "cancel"))
         return cmd_cancel(atoi(argv[2]));
     if (argc >= 2 && !strcmp(argv[1], "errno"))
         return cmd_errno();
-    dprintf(STDERR_FILENO, "usage: safety_fork grandchild LEVELS | cancel TRIALS | errno\n");
+    dprintf(STDERR_FILENO, "usage: safety_fork grandchild LEVELS | cancel TRIALS | errno | "
+                           "instant FORKS\n");
     return EXIT_USAGE;
 }
