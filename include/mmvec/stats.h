@@ -65,6 +65,9 @@ typedef struct mmv_stats {
     uint64_t disk_read_bytes;    /* bytes this process caused to be read from disk
                                     (/proc/self/io read_bytes; 0 where unreadable) */
     uint64_t sparse_files;       /* files made sparse: their filesystem has no fallocate */
+    uint64_t behind_written;     /* out of core: bytes behind a fill's or scan's front whose
+                                    writeback the advisor started early (MMVEC_BEHIND) */
+    uint64_t behind_dropped;     /* ... and that it dropped from memory once clean */
 } mmv_stats;
 
 /* Fills *out with a snapshot. Returns 0, or -EINVAL for NULL. */

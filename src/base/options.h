@@ -49,6 +49,8 @@ struct mmvi_options {
     int advice;            /* MMVEC_ADVICE: MMVI_ADVICE_AUTO, MADV_NORMAL or MADV_RANDOM */
     int fork_mode;         /* enum mmvi_fork_mode */
     int writeback;         /* enum mmvi_writeback: early writeback of block files (writeback.h) */
+    int behind;            /* MMVEC_BEHIND: out of core, pages behind a fill's or scan's front
+                              written back and dropped early (advise.c): 1 auto, 0 off */
     int show_config;       /* print the effective configuration at start */
     int placement;         /* enum mmvi_placement */
     struct mmvi_mark ram_high;     /* MMVEC_RAM_HIGH, of the memory limit */

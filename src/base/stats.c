@@ -65,6 +65,8 @@ void mmvi_stats_fill(mmv_stats *out)
         .disk_refused = get(MMVI_STAT_DISK_REFUSED),
         .ram_blocks_live = get(MMVI_STAT_RAM_BLOCKS_LIVE),
         .sparse_files = get(MMVI_STAT_SPARSE_FILES),
+        .behind_written = get(MMVI_STAT_BEHIND_WRITTEN),
+        .behind_dropped = get(MMVI_STAT_BEHIND_DROPPED),
     };
     /* Two relaxed loads apart: clamp rather than show a wrapped-around count. */
     out->file_blocks_live =

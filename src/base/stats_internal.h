@@ -49,6 +49,8 @@ enum mmvi_stat {
     MMVI_STAT_ADVISE_PROBES,      /* ... and on again at the end of the spell */
     MMVI_STAT_ADVISE_SAMPLES,     /* pages the advisor looked at */
     MMVI_STAT_DISK_REFUSED,       /* files not made or grown: disk budget or reserve (disk.c) */
+    MMVI_STAT_BEHIND_WRITTEN,     /* bytes behind fronts whose writeback the advisor started */
+    MMVI_STAT_BEHIND_DROPPED,     /* ... and that it then dropped from memory */
     MMVI_STAT_RAM_BLOCKS_LIVE,    /* live blocks in RAM; also read by the hook that sees the
                                      small heap grow (spill.c) */
     MMVI_STAT_COUNT

@@ -23,6 +23,10 @@ MMVI_HIDDEN pid_t mmvi_advise_tid(void);
  * all it does, so a move under that lock is as safe as in a single-threaded process. */
 MMVI_HIDDEN int mmvi_advise_alone(void);
 
+/* Under the lock, as b is freed: what the advisor set on it goes (a reuse starts afresh). */
+struct mmvi_block;
+MMVI_HIDDEN void mmvi_advise_freed(struct mmvi_block *b);
+
 /* In a fork child: the thread is not there any more; the next large request starts it again. */
 MMVI_HIDDEN void mmvi_advise_forget(void);
 

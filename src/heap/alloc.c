@@ -419,6 +419,7 @@ static int large_free_nc(void *p)
     }
     count_gone(b);
     unadvise(b); /* whoever reuses it from the cache starts from normal advice */
+    mmvi_advise_freed(b);
     struct mmvi_block seen = *b; /* logged after unlocking: a backtrace may load libgcc */
     if (cacheable(b)) {
         b->state = MMVI_BLOCK_CACHED;

@@ -202,6 +202,16 @@ void mmvi_block_writeback(const struct mmvi_block *b, size_t len)
     mmvi_os_close(fd);
 }
 
+void mmvi_block_write_range(const struct mmvi_block *b, size_t off, size_t len)
+{
+    int fd = open_own(b, O_RDONLY);
+    if (fd < 0)
+        return;
+    if (sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE) == 0)
+        mmvi_stat_inc(MMVI_STAT_WRITEBACKS);
+    mmvi_os_close(fd);
+}
+
 /* ---- shrink and grow ------------------------------------------------------------------------ */
 
 /* A file may be cut only while no fork child can map it: past the new end its pages would

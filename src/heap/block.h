@@ -54,6 +54,11 @@ struct mmvi_block {
     uint64_t ra_since_ms;  /* when ra_random last changed */
     uint64_t ra_front;     /* the advisor's last look: where the last long run of mapped pages
                               ended (a page index; 0: none) */
+    uint64_t ra_written;   /* out of core, used in order: pages behind the front whose writeback
+                              the advisor started (a page index) */
+    uint64_t ra_dropped;   /* ... and those it then dropped from memory */
+    uint8_t ra_ahead;      /* the advisor's rounds in a row that saw the front move forward */
+    uint8_t ra_seq;        /* advised MADV_SEQUENTIAL while its front moves (advise.c) */
     struct mmvi_block *prev, *next; /* all blocks, live and cached */
     struct mmvi_block *cache_next;  /* the cache's LIFO list */
     uint8_t dir;           /* the segment directory of its file (an index of MMVEC_DIR) */

@@ -74,6 +74,9 @@ MMVI_HIDDEN int mmvi_block_fork_copy(struct mmvi_block *b);
  * was). */
 MMVI_HIDDEN int mmvi_block_freeze(struct mmvi_block *b);
 
+/* Starts writing back [off, off+len) of b's file (asynchronous; nothing when b has none). */
+MMVI_HIDDEN void mmvi_block_write_range(const struct mmvi_block *b, size_t off, size_t len);
+
 /* In the parent, under the lock, once the child has its copy: b's memory as it is now moves
  * into a new file of ours (chunk by chunk, other threads held off as `hold` says: stopped, or
  * MMVI_HOLD_NONE when nothing can hold them), and the stale file goes. Where nothing moved, b is

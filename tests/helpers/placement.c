@@ -1031,6 +1031,32 @@ static int cmd_readaround(size_t mib, size_t reads)
     return 0;
 }
 
+/* One block of MIB filled in order then read back in order PASSES times, every word checked:
+ * what the advisor pushed out behind the fronts (MMVEC_BEHIND). */
+static int cmd_sequential(size_t mib, size_t passes)
+{
+    size_t size = mib << 20, n = size / 8;
+    uint64_t *a = malloc(size);
+    if (!a)
+        bad("malloc(%zu MiB) failed", mib);
+    for (size_t k = 0; k < n; k++)
+        a[k] = k * 2654435761u;
+    uint64_t wrong = 0;
+    for (size_t p = 0; p < passes; p++)
+        for (size_t k = 0; k < n; k++)
+            wrong += a[k] != k * 2654435761u;
+    if (wrong)
+        bad("%llu words read back wrong", (unsigned long long)wrong);
+    char path[4096];
+    mmv_stats s = stats();
+    printf("file=%d\nbehind_written=%llu\nbehind_dropped=%llu\n",
+           mmv_block_path(a, path, sizeof path) == 0, (unsigned long long)s.behind_written,
+           (unsigned long long)s.behind_dropped);
+    print_stats("");
+    free(a);
+    return 0;
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 static size_t num(const char *s)
@@ -1084,9 +1110,12 @@ int main(int argc, char **argv)
         rc = cmd_untouched(num(argv[2]), num(argv[3]));
     else if (!strcmp(cmd, "readaround") && argc == 4 && num(argv[2]) && num(argv[3]))
         rc = cmd_readaround(num(argv[2]), num(argv[3]));
+    else if (!strcmp(cmd, "sequential") && argc == 4 && num(argv[2]) && num(argv[3]))
+        rc = cmd_sequential(num(argv[2]), num(argv[3]));
     else
         dprintf(STDERR_FILENO, "usage: placement place COUNT MIB | fit COUNT MIB PASSES | hook "
                 "COUNT MIB SMALL_MIB [writer|sparse] | cached COUNT MIB SMALL_MIB | realloc "
-                "[thread] | fork MODE | file | many TOTAL_MIB MIB | budget COUNT MIB | budget-reuse MIB MIB2 | untouched COUNT MIB | readaround MIB READS\n");
+                "[thread] | fork MODE | file | many TOTAL_MIB MIB | budget COUNT MIB | budget-reuse MIB MIB2 | untouched COUNT MIB | readaround MIB READS | "
+                "sequential MIB PASSES\n");
     return rc;
 }
