@@ -895,27 +895,27 @@ Test(placement, cgroup_random_reads_do_not_read_around)
 }
 
 /* Out of core, a block filled and read in order has the pages behind its front written back and
- * dropped by the advisor (MMVEC_BEHIND=auto), every word still right; off, nothing is; and a
- * block that fits in RAM is left alone. */
+ * dropped by the advisor (MMVEC_BEHIND=on), every word still right; off (the default), nothing
+ * is; and a block that fits in RAM is left alone. */
 Test(placement, cgroup_fill_and_scan_push_pages_behind_the_front)
 {
     skip_unless_preloadable();
     unsigned long long limit = 64 * MiB;
     make_cgroup(limit);
     static const char *const argv[] = {HELPER, "sequential", "512", "2", NULL};
-    struct run *r = run_in(argv, NULL, cgroup);
-    expect_cgroup_survived(r, limit, "fill and scans, MMVEC_BEHIND=auto");
+    static const char *const on[] = {"MMVEC_BEHIND=on", NULL};
+    struct run *r = run_in(argv, on, cgroup);
+    expect_cgroup_survived(r, limit, "fill and scans, MMVEC_BEHIND=on");
     cr_assert_str_eq(kv(r, "file"), "1", "the 512 MiB block is not a file in 64 MiB");
     cr_assert_gt(kvu(r, "behind_written"), 64 * MiB, "nothing written back behind the front");
     cr_assert_gt(kvu(r, "behind_dropped"), 0, "nothing dropped behind the front");
     expect_no_file_left();
-    static const char *const off[] = {"MMVEC_BEHIND=off", NULL};
-    r = run_in(argv, off, cgroup);
-    expect_cgroup_survived(r, limit, "fill and scans, MMVEC_BEHIND=off");
+    r = run_in(argv, NULL, cgroup);
+    expect_cgroup_survived(r, limit, "fill and scans, MMVEC_BEHIND off (the default)");
     cr_assert_eq(kvu(r, "behind_written") + kvu(r, "behind_dropped"), 0);
     expect_no_file_left();
     static const char *const fits_argv[] = {HELPER, "sequential", "64", "2", NULL};
-    r = run(fits_argv, NULL);
+    r = run(fits_argv, on);
     expect_ok(r, "a block that fits");
     cr_assert_str_eq(kv(r, "file"), "0", "a 64 MiB block with memory plentiful is not in RAM");
     cr_assert_eq(kvu(r, "behind_written") + kvu(r, "behind_dropped"), 0);

@@ -50,7 +50,7 @@ struct mmvi_options {
     int fork_mode;         /* enum mmvi_fork_mode */
     int writeback;         /* enum mmvi_writeback: early writeback of block files (writeback.h) */
     int behind;            /* MMVEC_BEHIND: out of core, pages behind a fill's or scan's front
-                              written back and dropped early (advise.c): 1 auto, 0 off */
+                              written back and dropped early (advise.c): 1 on, 0 off (default) */
     int show_config;       /* print the effective configuration at start */
     int placement;         /* enum mmvi_placement */
     struct mmvi_mark ram_high;     /* MMVEC_RAM_HIGH, of the memory limit */

@@ -1,6 +1,6 @@
 /* The advisor: how file blocks are used out of core, and what the kernel should do about it.
  * Two jobs: read-around off where it is wasted (MMVEC_ADVICE=auto, below), and the pages behind a
- * fill's or scan's front written back and dropped early (MMVEC_BEHIND=auto: "behind the front").
+ * fill's or scan's front written back and dropped early (MMVEC_BEHIND=on: "behind the front").
  *
  * Why. A fault on a file page the page cache does not hold makes the kernel read around it: up
  * to the disk's read_ahead_kb, centred on the miss (8 MiB on this project's test disk, 128 KiB
@@ -261,9 +261,9 @@ static void check_waste(const struct tally *t, uint64_t now)
  * their writeback. So the advisor starts their writeback a lag behind the front
  * (sync_file_range) and, a round later, when they are clean, drops them (MADV_PAGEOUT): on
  * another core, before the program's thread needs the memory; and while the front moves the
- * block is MADV_SEQUENTIAL (the kernel's read-ahead instead of read-around). Measured
- * (bench/README.md): a 4 GiB fill in a 1 GiB group 1.0 -> 1.6-1.75 GB/s; scans and random
- * access unchanged.
+ * block is MADV_SEQUENTIAL (the kernel's read-ahead instead of read-around). Off by default
+ * (MMVEC_BEHIND=on): a 4 GiB fill in a 1 GiB group went 1.0 -> 1.3-1.8 GB/s in four A/B runs of
+ * five and tied in the fifth, other items moved both ways as much (bench/README.md).
  * The front is looked for near where it was (a window: a fraction of a millisecond), the whole
  * block once a second; only a front that moved forward two rounds in a row counts (random access
  * to a small region also makes long runs of mapped pages, that jump around). */
@@ -370,10 +370,9 @@ void mmvi_advise_freed(struct mmvi_block *b)
     b->ra_front = b->ra_written = b->ra_dropped = 0;
 }
 
-/* Only while one block is used in order: with several streams at once (8 threads each filling
- * its own 512 MiB block in a 1 GiB group) it measured worse than the kernel alone (0.64-0.93 GB/s
- * against 0.96-1.61, 3 runs), whose writeback orders several files' pages better than one
- * sync_file_range per stream; with several streams every block is left to the kernel. */
+/* Only while one block is used in order: with 8 threads each filling its own 512 MiB block in a
+ * 1 GiB group, pushing every stream measured worse than the kernel alone (0.80-0.93 GB/s against
+ * 1.07-1.61, 2 runs); with several streams every block is left to the kernel. */
 static void push_blocks(struct tally *t)
 {
     uint64_t limit = mmvi_pressure_limit();
