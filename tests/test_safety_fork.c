@@ -808,16 +808,17 @@ Test(safety_fork, fallocate_eintr_is_retried)
 
 struct writer {
     unsigned char *p;
+    size_t size; /* 0: SIZE */
     volatile int stop;
     unsigned rounds;
 };
 
-/* Rewrites the whole block with 'a'..'z' in turn until told to stop. */
+/* Rewrites the whole block, front to back, with 'a'..'z' in turn until told to stop. */
 static void *rewrite(void *arg)
 {
     struct writer *w = arg;
     while (!w->stop) {
-        memset(w->p, 'a' + (int)(w->rounds % 26), SIZE);
+        memset(w->p, 'a' + (int)(w->rounds % 26), w->size ? w->size : SIZE);
         w->rounds++;
     }
     return NULL;
@@ -877,17 +878,6 @@ Test(safety_fork, private_unlink_fork_with_a_writing_thread_never_shares)
 
 #define BIG (64 * M)
 
-/* Rewrites the whole block with 'a'..'z' in turn, front to back, until told to stop. */
-static void *rewrite_big(void *arg)
-{
-    struct writer *w = arg;
-    while (!w->stop) {
-        memset(w->p, 'a' + (int)(w->rounds % 26), BIG);
-        w->rounds++;
-    }
-    return NULL;
-}
-
 /* At one instant a front-to-back rewrite leaves the block as one letter, or a newer letter up
  * to some byte and the letter before it from there on: one change at most, to the letter that
  * comes before. More is a copy made over several moments. */
@@ -909,13 +899,13 @@ static int child_sees_one_instant(void *arg)
 Test(safety_fork, copy_fork_with_a_writing_thread_is_one_instant)
 {
     setenv("MMVEC_FORK", "copy", 1);
-    struct writer w = {.p = mmv_malloc(BIG)};
+    struct writer w = {.p = mmv_malloc(BIG), .size = BIG};
     cr_assert_not_null(w.p);
     memset(w.p, 'a', BIG);
     char path[4096];
     cr_assert_eq(mmv_block_path(w.p, path, sizeof path), 0, "the 64 MiB block is not a file");
     pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, rewrite_big, &w), 0);
+    cr_assert_eq(pthread_create(&t, NULL, rewrite, &w), 0);
     for (int i = 0; i < 6; i++) {
         while (w.rounds < (unsigned)i + 1) /* the writer is rewriting at the fork */
             usleep(1000);
