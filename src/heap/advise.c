@@ -468,8 +468,8 @@ void mmvi_advise_kick(void)
 {
     if (mmvi_opt.advice != MMVI_ADVICE_AUTO || __atomic_load_n(&adv.started, __ATOMIC_RELAXED))
         return;
-    uint64_t live = __atomic_load_n(&mmvi_stat_table[MMVI_STAT_BLOCK_BYTES_LIVE], __ATOMIC_RELAXED);
-    uint64_t ram = __atomic_load_n(&mmvi_stat_table[MMVI_STAT_RAM_BYTES_LIVE], __ATOMIC_RELAXED);
+    uint64_t live = mmvi_stat_get(MMVI_STAT_BLOCK_BYTES_LIVE);
+    uint64_t ram = mmvi_stat_get(MMVI_STAT_RAM_BYTES_LIVE);
     if (live <= ram) /* no file block: nothing to advise */
         return;
     int no = 0;

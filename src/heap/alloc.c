@@ -107,8 +107,7 @@ static void *fallback(size_t n, size_t align, int zero, int err)
         return NULL;
     }
     __atomic_store_n(&mmvi_heap.files_failing, 1, __ATOMIC_RELAXED);
-    if (err != EDQUOT || !__atomic_load_n(&mmvi_stat_table[MMVI_STAT_DISK_REFUSED],
-                                          __ATOMIC_RELAXED)) /* the budget said it (disk.c) */
+    if (err != EDQUOT || !mmvi_stat_get(MMVI_STAT_DISK_REFUSED)) /* the budget said it (disk.c) */
         mmvi_warn_once(MMVI_WARN_FALLBACK, "cannot make a segment file (%s); serving large "
                        "blocks from RAM (counted in MMVEC_STATS)", strerror(err));
     return small_alloc(n, align, zero);
@@ -538,10 +537,10 @@ static void *realloc_owned(struct mmvi_block *b, void *p, size_t n)
     if (ram) {
         mmvi_stat_add(MMVI_STAT_RAM_BYTES_LIVE, (uint64_t)delta);
         mmvi_stat_max(MMVI_STAT_RAM_BYTES_PEAK,
-                      __atomic_load_n(&mmvi_stat_table[MMVI_STAT_RAM_BYTES_LIVE], __ATOMIC_RELAXED));
+                      mmvi_stat_get(MMVI_STAT_RAM_BYTES_LIVE));
     }
     mmvi_stat_max(MMVI_STAT_BLOCK_BYTES_PEAK,
-                  __atomic_load_n(&mmvi_stat_table[MMVI_STAT_BLOCK_BYTES_LIVE], __ATOMIC_RELAXED));
+                  mmvi_stat_get(MMVI_STAT_BLOCK_BYTES_LIVE));
     mmvi_stat_max(MMVI_STAT_LARGEST_BLOCK, size);
     release(b);
     return (void *)b->addr;

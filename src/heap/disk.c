@@ -53,7 +53,7 @@ int mmvi_disk_allow(int fd, size_t more)
         return -EDQUOT;
     }
     uint64_t cap = mmvi_mark_of(&mmvi_opt.max_disk, total);
-    uint64_t held = __atomic_load_n(&mmvi_stat_table[MMVI_STAT_BYTES_MAPPED], __ATOMIC_RELAXED);
+    uint64_t held = mmvi_stat_get(MMVI_STAT_BYTES_MAPPED);
     if (cap && held + more > cap) {
         mmvi_stat_inc(MMVI_STAT_DISK_REFUSED);
         say_mib("block files reached their disk budget", cap, "MMVEC_MAX_DISK");

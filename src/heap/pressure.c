@@ -127,6 +127,6 @@ void mmvi_pressure_view(struct mmvi_memview *view, uint64_t *m)
 uint64_t mmvi_pressure_limit(void)
 {
     /* The copy in the stats: read without the lock (early writeback asks from outside it). */
-    uint64_t v = __atomic_load_n(&mmvi_stat_table[MMVI_STAT_MEMORY_LIMIT], __ATOMIC_RELAXED);
+    uint64_t v = mmvi_stat_get(MMVI_STAT_MEMORY_LIMIT);
     return v ? v : UINT64_MAX;
 }

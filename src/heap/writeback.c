@@ -21,7 +21,7 @@ static uint64_t mark(void)
 
 int mmvi_memory_tight(size_t extra)
 {
-    uint64_t live = __atomic_load_n(&mmvi_stat_table[MMVI_STAT_BLOCK_BYTES_LIVE], __ATOMIC_RELAXED);
+    uint64_t live = mmvi_stat_get(MMVI_STAT_BLOCK_BYTES_LIVE);
     return live + extra >= mark() || live + extra < live;
 }
 
