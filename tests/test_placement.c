@@ -921,6 +921,27 @@ Test(placement, cgroup_fill_and_scan_push_pages_behind_the_front)
     cr_assert_eq(kvu(r, "behind_written") + kvu(r, "behind_dropped"), 0);
 }
 
+/* Out of core, the default fork mode with a child that lives while the parent rewrites its whole
+ * heap: the child reads the fork's instant, and the parent's writes, kept in RAM while the child
+ * maps the old files, move into new files as memory gets tight instead of filling the group
+ * (768 MiB rewritten in 256 MiB). Every block a file (MMVEC_PLACEMENT=file): RAM blocks at the
+ * fork are the kernel's copy-on-write, which doubles them while the child lives, as glibc's
+ * heap would be; with 60% of the group in RAM blocks that cannot fit (docs/interposer.md). */
+Test(placement, cgroup_private_fork_with_a_living_child_moves_frozen_blocks)
+{
+    skip_unless_preloadable();
+    unsigned long long limit = 256 * MiB;
+    make_cgroup(limit);
+    static const char *const argv[] = {HELPER, "forklive", "768", NULL};
+    static const char *const files[] = {"MMVEC_PLACEMENT=file", NULL};
+    struct run *r = run_in(argv, files, cgroup);
+    expect_cgroup_survived(r, limit, "a parent rewriting 768 MiB while its fork child lives");
+    cr_assert_str_eq(kv(r, "child_exit"), "0", "the child did not read the fork's instant "
+                     "(exit %s: 1 = it saw the parent's later writes)", kv(r, "child_exit"));
+    cr_assert_gt(kvu(r, "fork_thaws"), 0, "no frozen block moved into a new file");
+    expect_no_file_left();
+}
+
 /* ---- 10. the disk budget and the free-space reserve (issue 10) ------------------------------- */
 
 static size_t count_in(const char *s, char c)

@@ -374,8 +374,8 @@ Test(safety_fork, grandchild_reads_its_parents_writes_preloaded)
 
 /* ---- 2. isolation does not silently become sharing ----------------------------------------- */
 
-/* The child reads the parent's 'P', writes 'C' everywhere (so that every page is its own: the
- * private mode promises nothing for pages it has not written), lets the parent write 'R', checks
+/* The child reads the parent's 'P', writes 'C' everywhere (so that every page is its own), lets
+ * the parent write 'R', checks
  * it still reads its 'C', writes 'D' last and ends. */
 static int child_isolated(void *arg)
 {
@@ -894,11 +894,11 @@ static int child_sees_one_instant(void *arg)
     return CHILD_OK;
 }
 
-/* The issue's case: with a second thread rewriting a 64 MiB block, every child saw several
- * values (the copy took longer than a rewrite). The files are frozen for the copy now. */
-Test(safety_fork, copy_fork_with_a_writing_thread_is_one_instant)
+/* A thread rewrites a 64 MiB file block front to back while the process forks: each child must
+ * see one instant, and the parent lose no write. */
+static void expect_one_instant_with_a_writer(const char *mode)
 {
-    setenv("MMVEC_FORK", "copy", 1);
+    setenv("MMVEC_FORK", mode, 1);
     struct writer w = {.p = mmv_malloc(BIG), .size = BIG};
     cr_assert_not_null(w.p);
     memset(w.p, 'a', BIG);
@@ -910,7 +910,7 @@ Test(safety_fork, copy_fork_with_a_writing_thread_is_one_instant)
         while (w.rounds < (unsigned)i + 1) /* the writer is rewriting at the fork */
             usleep(1000);
         pid_t pid = spawn(child_sees_one_instant, w.p);
-        expect_child_ok(tu_wait(pid), "MMVEC_FORK=copy with a writing thread");
+        expect_child_ok(tu_wait(pid), mode);
     }
     w.stop = 1;
     pthread_join(t, NULL);
@@ -918,9 +918,47 @@ Test(safety_fork, copy_fork_with_a_writing_thread_is_one_instant)
     for (size_t i = 0; i < BIG; i++)
         cr_assert(w.p[i] == last, "the parent's block lost a write at byte %zu", i);
     /* Back in a file where the other threads could be stopped for the move (the preloaded
-     * case, tests/test_preload_programs.c); here a thread of the test runner blocks SIGPWR, so
-     * the block may stay in RAM, its data right. */
+     * case); here a thread of the test runner blocks SIGPWR, so the block may stay in RAM
+     * (copy) or copy-on-write over its file (private), its data right. */
     mmv_free(w.p);
+}
+
+/* The issue's case: with a second thread rewriting a 64 MiB block, every child saw several
+ * values (the copy took longer than a rewrite). The files are frozen for the copy now. */
+Test(safety_fork, copy_fork_with_a_writing_thread_is_one_instant)
+{
+    expect_one_instant_with_a_writer("copy");
+}
+
+/* The default mode: the child mapped the parent's file again after the fork, so it saw the
+ * writer's progress (several moments) and, on pages it had not read yet, the parent's writes
+ * after the fork. The parent's blocks are frozen at the fork now. */
+Test(safety_fork, private_fork_with_a_writing_thread_is_one_instant)
+{
+    expect_one_instant_with_a_writer("private");
+}
+
+/* The child only reads: every page it has not written must still show what the parent had at
+ * the fork, after the parent rewrote the whole block. */
+static int child_reads_after_parent_wrote(void *arg)
+{
+    unsigned char *p = arg;
+    if (say(to_parent[1]) < 0 || hear(to_child[0]) < 0)
+        return CHILD_SYNC;
+    return all(p, 'P', SIZE) ? CHILD_OK : CHILD_SAW_PARENT;
+}
+
+Test(safety_fork, private_child_never_sees_its_parents_later_writes)
+{
+    unsigned char *p = block('P');
+    pipes();
+    pid_t pid = spawn(child_reads_after_parent_wrote, p);
+    cr_assert_eq(hear(to_parent[0]), 0);
+    memset(p, 'L', SIZE); /* after the fork: the child must not see it */
+    say(to_child[1]);
+    expect_child_ok(tu_wait(pid), "a child that read after its parent wrote");
+    cr_assert(all(p, 'L', SIZE), "the parent lost its own writes");
+    mmv_free(p);
 }
 
 /* The same preloaded, as users run it: each child one instant, and the block back in a file
@@ -930,6 +968,56 @@ Test(safety_fork, copy_fork_with_a_writing_thread_is_one_instant_preloaded)
     skip_unless_preloadable();
     static const char *const extra[] = {"MMVEC_FORK=copy", "MMVEC_PLACEMENT=file", NULL};
     expect_helper_ok(run_preloaded("instant", "6", extra), "safety_fork instant 6");
+}
+
+/* The same for the default mode, and with each process rewriting its block after forking, three
+ * deep: children read the fork's instant, and once they are gone the block is folded back
+ * (mapped shared over its file again, the file holding the parent's last writes). */
+/* A memory limit of 32 MiB makes the parent's 64 MiB of writes after a fork tight: the frozen
+ * block must then go back into a file, shared. */
+Test(safety_fork, private_fork_with_a_writing_thread_is_one_instant_preloaded)
+{
+    skip_unless_preloadable();
+    static const char *const extra[] = {"MMVEC_FORK=private", "MMVEC_PLACEMENT=file",
+                                        "MMVEC_MEMORY_LIMIT=32M", NULL};
+    expect_helper_ok(run_preloaded("instant", "6", extra), "safety_fork instant 6");
+}
+
+Test(safety_fork, private_children_never_see_later_writes_three_deep_preloaded)
+{
+    skip_unless_preloadable();
+    static const char *const extra[] = {"MMVEC_PLACEMENT=file", "MMVEC_MEMORY_LIMIT=32M", NULL};
+    expect_helper_ok(run_preloaded("later", "3", extra), "safety_fork later 3");
+}
+
+/* Children gone, memory tight: the frozen block folds back into its own file, each round. */
+Test(safety_fork, private_fork_block_folds_back_once_children_are_gone_preloaded)
+{
+    skip_unless_preloadable();
+    static const char *const extra[] = {"MMVEC_PLACEMENT=file", "MMVEC_MEMORY_LIMIT=32M", NULL};
+    expect_helper_ok(run_preloaded("fold", "3", extra), "safety_fork fold 3");
+}
+
+/* realloc owns its block: frozen at a fork whose child is gone, it goes back into its file and
+ * grows in place, not by a copy. */
+Test(safety_fork, private_fork_realloc_after_the_child_grows_in_place)
+{
+    unsigned char *p = block('P');
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(all(p, 'P', SIZE) ? CHILD_OK : CHILD_BAD_INHERITED);
+    expect_child_ok(tu_wait(pid), "child");
+    memset(p, 'Q', SIZE / 2); /* copied on write: only in the parent's private pages */
+    uint64_t copied = stats().reallocs_copied;
+    unsigned char *q = mmv_realloc(p, 2 * SIZE);
+    cr_assert_not_null(q);
+    cr_assert_eq(stats().reallocs_copied, copied, "the block was copied to grow");
+    cr_assert(all(q, 'Q', SIZE / 2) && all(q + SIZE / 2, 'P', SIZE / 2), "data lost");
+    char path[4096];
+    cr_assert_eq(mmv_block_path(q, path, sizeof path), 0);
+    cr_assert(file_all(path, 'Q', SIZE / 2), "the file lacks the writes made after the fork");
+    mmv_free(q);
 }
 
 /* ---- many blocks: fork+exec works, and a fork child sees every block ---- */

@@ -68,6 +68,12 @@ typedef struct mmv_stats {
     uint64_t behind_written;     /* out of core: bytes behind a fill's or scan's front whose
                                     writeback the advisor started early (MMVEC_BEHIND) */
     uint64_t behind_dropped;     /* ... and that it dropped from memory once clean */
+    uint64_t fork_folds;         /* MMVEC_FORK=private: blocks frozen at a fork (their later
+                                    writes kept in RAM) put back into their files once no child
+                                    mapped them */
+    uint64_t fork_fold_bytes;    /* ... bytes written into the files to do so */
+    uint64_t fork_thaws;         /* ... frozen blocks moved into new files instead, memory
+                                    being tight while children still mapped the old ones */
 } mmv_stats;
 
 /* Fills *out with a snapshot. Returns 0, or -EINVAL for NULL. */

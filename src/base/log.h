@@ -17,6 +17,7 @@ enum mmvi_warn_kind {
     MMVI_WARN_SPILL_HELD, /* no safe way to move blocks with threads running */
     MMVI_WARN_DISK,       /* the disk budget or the free-space reserve refused a file */
     MMVI_WARN_FORK_COPY,  /* MMVEC_FORK=copy could not freeze files for a one-instant copy */
+    MMVI_WARN_FORK_FOLD,  /* private fork: frozen blocks cannot fold back (threads unstoppable) */
     MMVI_WARN_COUNT
 };
 

@@ -67,6 +67,9 @@ void mmvi_stats_fill(mmv_stats *out)
         .sparse_files = get(MMVI_STAT_SPARSE_FILES),
         .behind_written = get(MMVI_STAT_BEHIND_WRITTEN),
         .behind_dropped = get(MMVI_STAT_BEHIND_DROPPED),
+        .fork_folds = get(MMVI_STAT_FORK_FOLDS),
+        .fork_fold_bytes = get(MMVI_STAT_FORK_FOLD_BYTES),
+        .fork_thaws = get(MMVI_STAT_FORK_THAWS),
     };
     /* Two relaxed loads apart: clamp rather than show a wrapped-around count. */
     out->file_blocks_live =

@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #define TICK_MS 100
+#define SETTLE_TICK_MS 20          /* while blocks frozen at a fork wait (mmvi_fork_settle) */
 #define MIN_READ (16ull << 20)     /* reads in a tick below this never suggest waste */
 #define FAULTS_PER_MIB 4           /* fewer faults per MiB read (over 256 KiB a fault): pages
                                       nobody maps */
@@ -456,10 +457,21 @@ static void *advisor(void *arg)
     __atomic_store_n(&adv.tid, tid, __ATOMIC_RELEASE);
     adv.rnd = (uint64_t)tid * 0x9e3779b97f4a7c15ull | 1;
     getrusage(RUSAGE_SELF, &adv.last);
-    for (;;) {
-        struct timespec ts = {0, TICK_MS * 1000000L};
+    for (uint64_t last = mmvi_now_ms();;) {
+        /* Blocks frozen at a fork are looked at more often: while a child lives, our writes
+         * fill RAM at memory speed (fork.c). */
+        int unsettled = __atomic_load_n(&mmvi_heap.unsettled, __ATOMIC_RELAXED);
+        struct timespec ts = {0, (unsettled ? SETTLE_TICK_MS : TICK_MS) * 1000000L};
         nanosleep(&ts, NULL);
-        tick();
+        if (unsettled && pthread_mutex_trylock(&mmvi_heap.lock) == 0) {
+            mmvi_fork_settle(1);
+            pthread_mutex_unlock(&mmvi_heap.lock);
+        }
+        uint64_t now = mmvi_now_ms();
+        if (now - last >= TICK_MS - SETTLE_TICK_MS / 2) {
+            last = now;
+            tick();
+        }
     }
     return NULL;
 }

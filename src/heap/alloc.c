@@ -494,8 +494,14 @@ static void release(struct mmvi_block *b)
 static void *realloc_owned(struct mmvi_block *b, void *p, size_t n)
 {
     size_t size = mmvi_page_round(n);
+    /* Frozen at a fork whose children are gone: back into its file first, to grow in place. */
+    if (b->frozen && b->backing == MMVI_BACK_FILE && size > b->size) {
+        pthread_mutex_lock(&mmvi_heap.lock);
+        mmvi_fork_unfreeze(b);
+        pthread_mutex_unlock(&mmvi_heap.lock);
+    }
     /* Copy when crossing the threshold, or when growing a file we may not touch: gone
-     * (MMVEC_UNLINK) or the parent's (inherited through fork). */
+     * (MMVEC_UNLINK), the parent's (inherited through fork) or frozen for a living child. */
     int fixed_file = !mmvi_block_can_resize(b);
     if (!routed(n) || size == 0 || (fixed_file && size > b->size)) {
         release(b);

@@ -366,13 +366,20 @@ static int map_private(struct mmvi_block *b, int fd)
     return rc;
 }
 
-int mmvi_block_open_mapping(const struct mmvi_block *b)
+/* The file mapped over [from, to) of b, which must be one mapping, through
+ * /proc/self/map_files (works for a file already unlinked; needs CAP_SYS_ADMIN). */
+static int open_mapped(const struct mmvi_block *b, size_t from, size_t to, int flags)
 {
     char path[80];
-    snprintf(path, sizeof path, "/proc/self/map_files/%lx-%lx", (unsigned long)b->addr,
-             (unsigned long)(b->addr + b->size));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    snprintf(path, sizeof path, "/proc/self/map_files/%lx-%lx", (unsigned long)(b->addr + from),
+             (unsigned long)(b->addr + to));
+    int fd = open(path, flags | O_CLOEXEC);
     return fd < 0 ? -errno : fd;
+}
+
+int mmvi_block_open_mapping(const struct mmvi_block *b)
+{
+    return open_mapped(b, 0, b->size, O_RDONLY);
 }
 
 /* The parent's file of b, which the child can still reach: by name in the parent's folder
@@ -554,22 +561,209 @@ int mmvi_block_to_file(struct mmvi_block *b, int hold)
     return rc;
 }
 
-/* ---- an exact copy at fork with other threads running (MMVEC_FORK=copy; fork.c) ---------- */
+/* ---- frozen at a fork: one instant for every thread (fork.c) ------------------------------- */
 
 int mmvi_block_freeze(struct mmvi_block *b)
 {
-    if (b->backing != MMVI_BACK_FILE || b->unlinked || b->frozen)
+    if (b->backing != MMVI_BACK_FILE)
         return -EINVAL;
-    int fd = open_own(b, O_RDONLY);
+    if (b->frozen && !b->folded)
+        return 0; /* frozen at an earlier fork: the file still is that instant */
+    /* What is still shared: all of it, or the part a fold that stopped half way put back. */
+    size_t len = b->frozen ? b->folded : b->size;
+    int fd = b->unlinked ? open_mapped(b, 0, len, O_RDONLY) : open_own(b, O_RDONLY);
     if (fd < 0)
         return fd;
     void *p;
     /* Atomic for every thread: a write lands before (in the file) or after (in a private page
      * copied from the file's), never nowhere. */
-    int rc = mmvi_os_map(fd, 0, b->size, (void *)b->addr, 1, &p);
+    int rc = mmvi_os_map(fd, 0, len, (void *)b->addr, 1, &p);
     mmvi_os_close(fd);
-    if (rc == 0)
+    if (rc == 0) {
         b->frozen = 1;
+        b->folded = 0;
+    }
+    return rc;
+}
+
+/* /proc/self/pagemap: present, swapped, file page (or shared anonymous). */
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAP (1ull << 62)
+#define PM_FILE (1ull << 61)
+
+/* What a fold does with the other threads held off at most: this much of the block, so that a
+ * pause stays short (its page table read is 128 KiB; the writes are only the pages copied). */
+#define FOLD_SPAN ((size_t)64 << 20)
+
+static uint64_t fold_entries[FOLD_SPAN / 4096]; /* under the heap lock */
+
+/* Was the page copied on write since the freeze (anonymous now, in RAM or swapped)? A page
+ * never written is the file's own, or not mapped at all: the file has it. */
+static int copied(uint64_t e)
+{
+    return (e & PM_SWAP) || ((e & PM_PRESENT) && !(e & PM_FILE));
+}
+
+/* Writes into fd the pages of [off, off+len) of b copied since the freeze (all of them when
+ * pagemap cannot tell): what the file lacks. Bytes written, or a negative errno. */
+static long write_copied(const struct mmvi_block *b, int fd, int pagemap, size_t off, size_t len)
+{
+    size_t page = mmvi_page_size(), n = len / page;
+    uintptr_t at = b->addr + off;
+    if (pagemap < 0 || n > sizeof fold_entries / 8 ||
+        pread(pagemap, fold_entries, n * 8, (off_t)(at / page * 8)) != (ssize_t)(n * 8)) {
+        int rc = mmvi_os_pwrite_all(fd, (void *)at, len, off);
+        return rc < 0 ? rc : (long)len;
+    }
+    long written = 0;
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && copied(fold_entries[j]) == copied(fold_entries[i]); j++) {
+        }
+        if (!copied(fold_entries[i]))
+            continue;
+        int rc = mmvi_os_pwrite_all(fd, (void *)(at + i * page), (j - i) * page, off + i * page);
+        if (rc < 0)
+            return rc;
+        written += (long)((j - i) * page);
+    }
+    return written;
+}
+
+/* One step of a fold into fd (b's own file, or a copy of it): with the other threads held off,
+ * the pages of [off, off+len) copied since the freeze go into fd, and fd is mapped shared over
+ * them. Adds the bytes written to *bytes. 0 or a negative errno (then nothing changed there). */
+static int fold_step(struct mmvi_block *b, int fd, int hold, int pagemap, size_t off,
+                     size_t len, uint64_t *bytes)
+{
+    void *at = (void *)(b->addr + off), *p;
+    int rc = hold == MMVI_HOLD_STOP ? mmvi_stw_stop() : 0;
+    if (rc < 0)
+        return rc;
+    long w = write_copied(b, fd, pagemap, off, len);
+    rc = w < 0 ? (int)w : 0;
+    for (int tries = 0; rc == 0 && tries < 3; tries++) /* a failed MAP_FIXED keeps the map */
+        if ((rc = mmvi_os_map(fd, off, len, at, 0, &p)) == 0)
+            break;
+    if (hold == MMVI_HOLD_STOP)
+        mmvi_stw_resume();
+    if (rc == 0 && w > 0) {
+        *bytes += (uint64_t)w;
+        /* started now: a cgroup v1 group does not throttle dirtying */
+        sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+    }
+    return rc;
+}
+
+int mmvi_block_fold(struct mmvi_block *b, int hold, int pagemap, uint64_t *bytes)
+{
+    if (b->backing != MMVI_BACK_FILE || !b->frozen || hold >= 0)
+        return -EINVAL;
+    int fd = b->unlinked ? open_mapped(b, b->folded, b->size, O_RDWR) : open_own(b, O_RDWR);
+    if (fd < 0)
+        return fd;
+    int rc = 0;
+    while (rc == 0 && b->folded < b->size) {
+        size_t off = b->folded, len = b->size - off < FOLD_SPAN ? b->size - off : FOLD_SPAN;
+        if ((rc = fold_step(b, fd, hold, pagemap, off, len, bytes)) == 0)
+            b->folded = off + len;
+    }
+    mmvi_os_close(fd);
+    if (b->folded == b->size) { /* ours alone again: it may be cut, recycled, grown in place */
+        b->frozen = 0;
+        b->folded = 0;
+        b->fork_epoch = mmvi_heap.fork_epoch;
+    }
+    return rc;
+}
+
+uint64_t mmvi_block_copied(const struct mmvi_block *b, int pagemap)
+{
+    size_t page = mmvi_page_size();
+    uint64_t copied_bytes = 0;
+    for (size_t off = b->folded; pagemap >= 0 && off < b->size; off += FOLD_SPAN) {
+        size_t n = (b->size - off < FOLD_SPAN ? b->size - off : FOLD_SPAN) / page;
+        if (pread(pagemap, fold_entries, n * 8, (off_t)((b->addr + off) / page * 8)) !=
+            (ssize_t)(n * 8))
+            return copied_bytes;
+        for (size_t i = 0; i < n; i++)
+            copied_bytes += copied(fold_entries[i]) ? page : 0;
+    }
+    return copied_bytes;
+}
+
+/* Into fd, [off, off+len) of b's file (src) where b's pages were not copied on write (the
+ * file's pages are b's there), in the kernel: no page passes through our mapping. Pages
+ * copied meanwhile are written from memory by the fold step after, with the threads held off
+ * (a page copied on write never goes back to the file's). 0 or a negative errno. */
+static int copy_unwritten(const struct mmvi_block *b, int src, int fd, int pagemap, size_t off,
+                          size_t len)
+{
+    size_t page = mmvi_page_size(), n = len / page;
+    int known = pagemap >= 0 && pread(pagemap, fold_entries, n * 8,
+                                      (off_t)((b->addr + off) / page * 8)) == (ssize_t)(n * 8);
+    int rc = 0;
+    for (size_t i = 0, j; rc == 0 && i < n; i = j) {
+        for (j = i + 1; known && j < n && copied(fold_entries[j]) == copied(fold_entries[i]); j++) {
+        }
+        if (!known)
+            j = n;
+        else if (copied(fold_entries[i]))
+            continue;
+        loff_t in = (loff_t)(off + i * page), out = in, end = (loff_t)(off + j * page);
+        while (rc == 0 && in < end) {
+            ssize_t got = copy_file_range(src, &in, fd, &out, (size_t)(end - in), 0);
+            rc = got > 0 ? 0 : got == 0 ? -EIO : errno == EINTR ? 0 : -errno;
+        }
+    }
+    return rc;
+}
+
+int mmvi_block_refile(struct mmvi_block *b, int hold, int pagemap, uint64_t *bytes)
+{
+    if (b->backing != MMVI_BACK_FILE || !b->frozen || b->folded || hold >= 0)
+        return -EINVAL;
+    int src = b->unlinked ? open_mapped(b, 0, b->size, O_RDONLY) : open_own(b, O_RDONLY);
+    if (src < 0)
+        return src;
+    struct mmvi_block f = *b;
+    int fd = new_file(&f, b->size);
+    if (fd < 0) {
+        mmvi_os_close(src);
+        return fd;
+    }
+    int rc = 0;
+    size_t off = 0;
+    while (rc == 0 && off < b->size) {
+        size_t len = b->size - off < FOLD_SPAN ? b->size - off : FOLD_SPAN;
+        rc = copy_unwritten(b, src, fd, pagemap, off, len);
+        if (rc == 0)
+            rc = fold_step(b, fd, hold, pagemap, off, len, bytes);
+        if (rc == 0)
+            off += len;
+    }
+    mmvi_os_close(src);
+    mmvi_os_close(fd);
+    if (off == 0) { /* nothing moved: b stays frozen over its file */
+        char name[48];
+        file_name(&f, name);
+        mmvi_proc_unlinkat(f.dir, name);
+        return rc;
+    }
+    mmvi_block_unlink(b); /* the children's now: their mappings keep it */
+    b->dir = f.dir;
+    memcpy(b->proc, f.proc, sizeof b->proc);
+    memcpy(b->uuid, f.uuid, sizeof b->uuid);
+    b->frozen = 0;
+    if (off == b->size) {
+        b->fork_epoch = mmvi_heap.fork_epoch; /* no child maps the new file */
+        file_done(b, b->size);
+        return 0;
+    }
+    /* Stopped half way: the new file up to off, the rest still private (like anonymous). */
+    mmvi_stat_mapped(0, -(int64_t)(b->size - off));
+    b->backing = MMVI_BACK_MIXED;
+    b->file_size = off;
+    b->unlinked = 0;
     return rc;
 }
 
@@ -578,11 +772,12 @@ int mmvi_block_thaw(struct mmvi_block *b, int hold)
     if (b->backing != MMVI_BACK_FILE || !b->frozen)
         return -EINVAL;
     /* The name goes now: the file is stale (the writes since the freeze are in private pages),
-     * and the child has its copy; our mapping keeps the inode until it is replaced. */
+     * and the child has its copy, or maps this file itself; our mapping keeps the inode until
+     * it is replaced. */
     mmvi_block_unlink(b);
     mmvi_stat_mapped(-1, -(int64_t)b->size);
     b->backing = MMVI_BACK_ANON; /* what mmvi_block_to_file moves: the memory as it is now */
-    int rc = hold == MMVI_HOLD_NONE ? -EAGAIN : mmvi_block_to_file(b, hold);
+    int rc = hold == MMVI_HOLD_NOTHING ? -EAGAIN : mmvi_block_to_file(b, hold);
     if (b->backing == MMVI_BACK_ANON) { /* nothing moved: a RAM block, file-backed (frozen) */
         mmvi_stat_inc(MMVI_STAT_RAM_BLOCKS_LIVE);
         mmvi_stat_add(MMVI_STAT_RAM_BYTES_LIVE, b->size);

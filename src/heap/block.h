@@ -42,10 +42,13 @@ struct mmvi_block {
                               to files leave it alone */
     uint8_t emptied;       /* cached, its pages given back (MADV_DONTNEED) under pressure */
     uint8_t frozen;        /* mapped MAP_PRIVATE over a file of ours that no longer changes:
-                              for a fork's copy (MMVEC_FORK=copy with other threads), then, if
-                              it could not be moved into a new file, an ANON block whose
+                              at a fork (MMVEC_FORK=private, and copy with other threads) until
+                              no child maps the file (then folded back: fork.c) or until it
+                              moves into a new file; if it could not move, an ANON block whose
                               mapping is still file-backed (never grown in place: past the
                               file's end a page would SIGBUS) */
+    size_t folded;         /* frozen: the first bytes already folded back (shared again) by a
+                              fold that stopped half way */
     uint8_t ra_random;     /* the advisor turned read-around off (MADV_RANDOM; advise.c) */
     uint8_t ra_level;      /* spells of random in a row: the next one lasts 1 s << ra_level */
     uint8_t ra_still;      /* the advisor's looks in a row at a front that did not move */

@@ -19,6 +19,7 @@ MMVI_HIDDEN int mmvi_block_make(struct mmvi_block *b, int ram);
 /* How a move holds other writers off (else a write-protection descriptor, wprotect.h). */
 #define MMVI_HOLD_NONE (-1) /* nothing else writes: a single thread, or realloc owns b */
 #define MMVI_HOLD_STOP (-2) /* every other thread stopped for each chunk (stopworld.h) */
+#define MMVI_HOLD_NOTHING (-3) /* other threads write, and nothing can hold them off */
 
 /* Under the lock: moves a RAM block into a new file of ours mapped over the same addresses, in
  * chunks (little extra memory), each written back early. No write may be lost: `hold` says how
@@ -67,19 +68,38 @@ MMVI_HIDDEN int mmvi_block_fork_remap(struct mmvi_block *b, int dir);
  * anonymous memory; as a last resort the block is made inaccessible. Never left shared. */
 MMVI_HIDDEN int mmvi_block_fork_copy(struct mmvi_block *b);
 
-/* MMVEC_FORK=copy, other threads running (fork.c): in the fork's prepare handler, under the
- * lock, b (a FILE block of ours) is mapped MAP_PRIVATE over its own file, so that from this
- * instant no thread's write reaches the file: the child's copy of the file and of the pages
- * written since (which fork copies exactly) is one instant. 0, or a negative errno (b as it
- * was). */
+/* In the fork's prepare handler (fork.c), under the lock: b (a FILE block of ours) is mapped
+ * MAP_PRIVATE over its own file, so that from this instant no thread's write reaches the file:
+ * the child's view (its copy, or the file itself) and the pages written since, which fork
+ * copies exactly, are one instant. A block frozen at an earlier fork stays as it is. 0, or a
+ * negative errno (b as it was). */
 MMVI_HIDDEN int mmvi_block_freeze(struct mmvi_block *b);
+
+/* Under the lock, once no fork child maps b's file any more (fork.c): the pages written since
+ * the freeze (found in pagemap, open as `pagemap`, or all of them when it is -1) go into the
+ * file, which is mapped shared over b again, 64 MiB at a time with the other threads held off
+ * as `hold` says (MMVI_HOLD_STOP, or MMVI_HOLD_NONE when nothing else writes). Adds the bytes
+ * written to *bytes. 0, or a negative errno with b still frozen from b->folded on. */
+MMVI_HIDDEN int mmvi_block_fold(struct mmvi_block *b, int hold, int pagemap, uint64_t *bytes);
+
+/* Under the lock: bytes of frozen b copied on write since the freeze (what folding or moving it
+ * would give back to memory), from pagemap (open as `pagemap`; 0 when -1). */
+MMVI_HIDDEN uint64_t mmvi_block_copied(const struct mmvi_block *b, int pagemap);
+
+/* Under the lock, while fork children still map frozen b's file and memory is tight: a new file
+ * of ours gets a copy of that file (in the kernel) and then, 64 MiB at a time with the other
+ * threads held off as `hold` says, the pages written since the freeze, and is mapped shared over
+ * b; the old file is left to the children (its name goes). Adds the bytes written from memory
+ * to *bytes. 0; or a negative errno with b unchanged, or (stopped half way) b MIXED. */
+MMVI_HIDDEN int mmvi_block_refile(struct mmvi_block *b, int hold, int pagemap, uint64_t *bytes);
 
 /* Starts writing back [off, off+len) of b's file (asynchronous; nothing when b has none). */
 MMVI_HIDDEN void mmvi_block_write_range(const struct mmvi_block *b, size_t off, size_t len);
 
-/* In the parent, under the lock, once the child has its copy: b's memory as it is now moves
- * into a new file of ours (chunk by chunk, other threads held off as `hold` says: stopped, or
- * MMVI_HOLD_NONE when nothing can hold them), and the stale file goes. Where nothing moved, b is
+/* In the parent, under the lock, once the child has its copy (or, while children map the file,
+ * when memory is tight): b's memory as it is now moves into a new file of ours (chunk by chunk,
+ * other threads held off as `hold` says; MMVI_HOLD_NOTHING: nothing moves), and the stale file's
+ * name goes. Where nothing moved, b is
  * a RAM block (ANON, still `frozen`: never grown in place or cached), right but in memory; the
  * spill path may move it later. 0 or a negative errno. */
 MMVI_HIDDEN int mmvi_block_thaw(struct mmvi_block *b, int hold);

@@ -278,6 +278,7 @@ int mmvi_heap_enter(struct mmvi_evicted *ev)
         return err ? err : ENOMEM;
     }
     mmvi_cache_decay(mmvi_now_ms(), ev);
+    mmvi_fork_settle(0);
     return 0;
 }
 

@@ -45,6 +45,8 @@ struct mmvi_heap {
     char dirs[MMVI_MAX_DIRS][4096]; /* absolute, resolved at start; */
     int dir_err[MMVI_MAX_DIRS];     /* the negative errno that made one unusable (else 0) */
     unsigned dir_turn;         /* relaxed atomic: rotates among directories with as much room */
+    int unsettled;             /* relaxed atomic: blocks frozen at a fork may wait to be folded
+                                  back into their files (fork.c) */
 };
 
 extern struct mmvi_heap mmvi_heap MMVI_HIDDEN;
@@ -78,6 +80,17 @@ MMVI_HIDDEN void mmvi_heap_publish(struct mmvi_block *b);
 
 /* Registers the fork handlers (once; fork.c). */
 MMVI_HIDDEN void mmvi_fork_register(void);
+
+/* Under the lock, on the large path and at the advisor's rounds (`advisor` set: the caller is
+ * that thread): when memory is tight, blocks frozen at a fork (MMVEC_FORK=private) go back into
+ * their files if no child maps them any more, else move into new files (fork.c). Looks at most
+ * every 20 ms; nothing at all when no block is frozen. */
+MMVI_HIDDEN void mmvi_fork_settle(int advisor);
+
+/* Under the lock, for realloc, which owns b (nothing else writes it): a frozen b goes back into
+ * its file now if no child maps it any more, so that it may grow in place. 0 or a negative
+ * errno (-EBUSY: not frozen, or children still map it). */
+MMVI_HIDDEN int mmvi_fork_unfreeze(struct mmvi_block *b);
 
 /* Cancellation points (open, close, read...) must never act inside the allocator: a thread
  * cancelled with the lock held would wedge every later large request. glibc does the same. */

@@ -209,6 +209,10 @@ static void remove_seg(int dirfd, const char *name, void *arg)
 {
     struct tally *t = arg;
     struct stat st;
+    if (!strcmp(name, MMVI_FORK_LOCK) && owned_file(dirfd, name, &st)) {
+        unlinkat(dirfd, name, 0); /* ours, but no block: not counted */
+        return;
+    }
     if (!is_seg_name(name) || !owned_file(dirfd, name, &st))
         return;
     if (unlinkat(dirfd, name, 0) == 0) {
@@ -450,6 +454,7 @@ void mmvi_proc_close(void)
         struct mmvi_proc_dir *pd = &mmvi_proc.d[d];
         if (!pd->ready)
             continue;
+        mmvi_proc_unlinkat(d, MMVI_FORK_LOCK); /* if a fork made it */
         int heap = heap_open(pd);
         char lock[64];
         fmt(lock, sizeof lock, "%s%s", mmvi_proc.name, ".lock");

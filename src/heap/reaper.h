@@ -9,7 +9,7 @@
  * filesystem is only ever reaped from the host that made it, since flock may not cross hosts.
  * A lock that can be taken means its process is dead (the kernel drops a dead process's flocks,
  * so a reused pid fools nothing). The reaper matches these exact name patterns, removes only
- * regular files of ours named <uuid>.seg, and rmdir()s (never recursively): anything else in D
+ * regular files of ours named <uuid>.seg (and its fork lock, forks.lock), and rmdir()s (never recursively): anything else in D
  * or in the heap folder is left exactly as it was.
  *
  * No descriptor is kept between calls (programs count and close theirs): each operation opens
@@ -33,6 +33,9 @@ struct mmvi_file_id {
 /* MMVEC_DIR may name several directories ("A:B", one per disk): each has its heap folder and,
  * in it, this process's folder and lock, all of one name. */
 #define MMVI_MAX_DIRS 8
+
+/* In a process folder, beside the .seg files: the fork lock (fork.c). */
+#define MMVI_FORK_LOCK "forks.lock"
 
 struct mmvi_proc_dir {
     char dir[4096];            /* the heap folder, absolute: D/mmvec-heap-<uid> */

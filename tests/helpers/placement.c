@@ -28,6 +28,10 @@
  *                                      data each block holds after (MODE: MMVEC_FORK's value)
  *   placement file                     mmv_malloc_file: a file, whatever the pressure
  *   placement many TOTAL_MIB MIB       TOTAL_MIB MiB in blocks of MIB MiB, written then checked
+ *   placement forklive TOTAL_MIB       (MMVEC_FORK=private, out of core) TOTAL_MIB MiB in 64 MiB
+ *                                      blocks, then a fork: the parent rewrites every block while
+ *                                      the child waits, then the child checks it reads the fork's
+ *                                      instant; the parent, its own writes
  *
  * Output: "key=value" lines on stdout (the test reads them); a line on stderr and a non-zero
  * exit for every check that fails here (contents, paths, files). Exit 0: every check held;
@@ -1057,6 +1061,63 @@ static int cmd_sequential(size_t mib, size_t passes)
     return 0;
 }
 
+/* ---- a living fork child while the parent rewrites its heap out of core -------------------- */
+
+#define LIVE_BLOCK (64 * M)
+
+/* Every page of the blocks (its first and last byte) holds c. */
+static bool pages_hold(unsigned char **b, size_t n, int c)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t off = 0; off < LIVE_BLOCK; off += PAGE)
+            if (b[i][off] != c || b[i][off + PAGE - 1] != c)
+                return false;
+    return true;
+}
+
+static int cmd_forklive(size_t total_mib)
+{
+    size_t n = total_mib * M / LIVE_BLOCK;
+    unsigned char *b[64];
+    if (n == 0 || n > 64)
+        bad("forklive: 64 to 4096 MiB");
+    for (size_t i = 0; i < n; i++) {
+        b[i] = xmalloc(LIVE_BLOCK);
+        memset(b[i], 'A', LIVE_BLOCK);
+    }
+    int go[2];
+    if (pipe(go) < 0)
+        bad("pipe: %s", strerror(errno));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        if (read(go[0], &c, 1) != 1)
+            _exit(3);
+        _exit(pages_hold(b, n, 'A') ? 0 : 1);
+    }
+    close(go[0]);
+    for (size_t i = 0; i < n; i++) /* after the fork, while the child lives */
+        memset(b[i], 'a', LIVE_BLOCK);
+    if (write(go[1], "g", 1) != 1)
+        bad("write: %s", strerror(errno));
+    close(go[1]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    printf("child_exit=%d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    if (!pages_hold(b, n, 'a'))
+        bad("parent: its blocks lost its writes after the fork");
+    mmv_stats s = stats();
+    printf("fork_thaws=%llu\nfork_folds=%llu\n", (unsigned long long)s.fork_thaws,
+           (unsigned long long)s.fork_folds);
+    print_stats("");
+    for (size_t i = 0; i < n; i++)
+        free(b[i]);
+    return failures ? 1 : 0;
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 static size_t num(const char *s)
@@ -1110,12 +1171,14 @@ int main(int argc, char **argv)
         rc = cmd_untouched(num(argv[2]), num(argv[3]));
     else if (!strcmp(cmd, "readaround") && argc == 4 && num(argv[2]) && num(argv[3]))
         rc = cmd_readaround(num(argv[2]), num(argv[3]));
+    else if (!strcmp(cmd, "forklive") && argc == 3 && num(argv[2]))
+        rc = cmd_forklive(num(argv[2]));
     else if (!strcmp(cmd, "sequential") && argc == 4 && num(argv[2]) && num(argv[3]))
         rc = cmd_sequential(num(argv[2]), num(argv[3]));
     else
         dprintf(STDERR_FILENO, "usage: placement place COUNT MIB | fit COUNT MIB PASSES | hook "
                 "COUNT MIB SMALL_MIB [writer|sparse] | cached COUNT MIB SMALL_MIB | realloc "
                 "[thread] | fork MODE | file | many TOTAL_MIB MIB | budget COUNT MIB | budget-reuse MIB MIB2 | untouched COUNT MIB | readaround MIB READS | "
-                "sequential MIB PASSES\n");
+                "sequential MIB PASSES | forklive TOTAL_MIB\n");
     return rc;
 }

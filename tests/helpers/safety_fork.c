@@ -14,7 +14,18 @@
  *   safety_fork instant FORKS      (MMVEC_FORK=copy) a thread rewrites a 64 MiB block front to
  *                                  back while the process forks FORKS times: each child must see
  *                                  one instant (one letter, or a newer one then the one before);
- *                                  after the forks the block is a file again, its data whole.
+ *                                  after the forks the block is a file again, its data whole
+ *                                  (MMVEC_FORK=private: the block is mapped shared over its
+ *                                  file again, and the file holds the parent's last writes).
+ *   safety_fork fold ROUNDS        (MMVEC_FORK=private, a small MMVEC_MEMORY_LIMIT) per round a
+ *                                  child forks and ends, then the parent rewrites its file block:
+ *                                  memory gets tight and the block folds back into its file
+ *                                  (shared again, the file holding every write), ROUNDS times.
+ *   safety_fork later LEVELS       (MMVEC_FORK=private) each process writes its letter into a
+ *                                  file block and forks; it then rewrites the block in lower
+ *                                  case and only after that lets the child look: the child
+ *                                  must read the letter of the fork's instant, LEVELS deep;
+ *                                  afterwards the top block is shared over its file again.
  *
  * Exit 0 when every check held; otherwise a line on stderr and one of the codes below.
  * Children leave with _exit. */
@@ -52,6 +63,7 @@ enum {
     EXIT_TORN = 70,          /* instant: a child's copy mixes several moments */
     EXIT_LOST = 71,          /* instant: the parent lost a write */
     EXIT_NOT_FILE = 72,      /* instant: the block did not go back into a file */
+    EXIT_LATER = 80,         /* + level: later: a child read its parent's writes after the fork */
 };
 
 static int fail(int code, const char *fmt, ...)
@@ -299,6 +311,63 @@ static bool one_instant(const unsigned char *p)
     return true;
 }
 
+/* Is [p, p+n) mapped shared all along (/proc/self/maps 's'), as a file block of ours is? */
+static bool mapped_shared(const void *p, size_t n)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return false;
+    uintptr_t at = (uintptr_t)p, end = at + n;
+    char line[512];
+    bool ok = true;
+    while (ok && at < end && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || hi <= at || lo >= end)
+            continue;
+        ok = lo <= at && perms[3] == 's';
+        at = hi;
+    }
+    fclose(f);
+    return ok && at >= end;
+}
+
+/* Does the block's file hold what its memory holds? */
+static bool file_matches(const unsigned char *p, size_t n)
+{
+    char path[4096];
+    static unsigned char buf[1 << 20];
+    if (mmv_block_path(p, path, sizeof path) != 0)
+        return false;
+    FILE *f = fopen(path, "rb");
+    bool ok = f != NULL;
+    for (size_t off = 0; ok && off < n; off += sizeof buf) {
+        size_t len = n - off < sizeof buf ? n - off : sizeof buf;
+        ok = fread(buf, 1, len, f) == len && memcmp(buf, p + off, len) == 0;
+    }
+    if (f)
+        fclose(f);
+    return ok;
+}
+
+/* MMVEC_FORK=private: once the children are gone, the block folds back into its file (at the
+ * next large request or the advisor's next round): shared again, the file up to date. */
+static bool folded_back(const unsigned char *p, size_t n)
+{
+    for (int i = 0; i < 500; i++) { /* a second after the last fork, and a round */
+        if (mapped_shared(p, n))
+            return file_matches(p, n);
+        usleep(10000);
+    }
+    return false;
+}
+
+static bool private_mode(void)
+{
+    const char *m = getenv("MMVEC_FORK");
+    return !m || !*m || !strcmp(m, "private");
+}
+
 static int cmd_instant(int forks)
 {
     struct rewriter w = {.p = malloc(BIG)};
@@ -330,7 +399,101 @@ static int cmd_instant(int forks)
             rc = fail(EXIT_LOST, "the parent lost a write at byte %zu", i);
     if (!rc && mmv_block_path(w.p, path, sizeof path) != 0)
         rc = fail(EXIT_NOT_FILE, "after the forks the block stayed in RAM");
+    if (!rc && private_mode() && !folded_back(w.p, BIG))
+        rc = fail(EXIT_NOT_FILE, "after the forks the block is not shared over its file again, "
+                  "or the file lacks the last writes");
     free(w.p);
+    return rc;
+}
+
+/* ---- fold ---------------------------------------------------------------------------------- */
+
+static int cmd_fold(int rounds)
+{
+    unsigned char *p = malloc(BIG);
+    char path[4096];
+    if (p)
+        p[0] = 0;
+    if (!p || mmv_block_path(p, path, sizeof path) != 0)
+        return fail(EXIT_NO_BLOCK, "malloc(64 MiB) is no file block (MMVEC_PLACEMENT=file?)");
+    memset(p, 'a', BIG);
+    int rc = 0;
+    for (int r = 1; r <= rounds && !rc; r++) {
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(all(p, 'a' + r - 1, BIG) ? 0 : 1);
+        int st = 0;
+        if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+            rc = fail(EXIT_BAD_INHERITED + 1, "round %d: the child did not read its parent's "
+                      "block", r);
+        memset(p, 'a' + r, BIG); /* copied on write: tight, and no child maps the file now */
+        mmv_stats s;
+        if (!rc && !folded_back(p, BIG))
+            rc = fail(EXIT_NOT_FILE, "round %d: the block did not fold back into its file", r);
+        else if (!rc && (mmv_stats_get(&s) != 0 || s.fork_folds < (uint64_t)r))
+            rc = fail(EXIT_NOT_FILE, "round %d: %llu folds counted", r,
+                      (unsigned long long)s.fork_folds);
+    }
+    free(p);
+    return rc;
+}
+
+/* ---- later --------------------------------------------------------------------------------- */
+
+static int later(unsigned char *p, int level, int levels)
+{
+    memset(p, 'A' + level, BIG);
+    if (level == levels)
+        return 0;
+    int go[2];
+    if (pipe(go) < 0)
+        return fail(EXIT_FORK, "pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        return fail(EXIT_FORK, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        if (read(go[0], &c, 1) != 1)
+            _exit(EXIT_FORK);
+        close(go[0]);
+        for (size_t i = 0; i < BIG; i++)
+            if (p[i] != 'A' + level)
+                _exit(fail(EXIT_LATER + level + 1, "level %d reads '%c' at byte %zu: its "
+                           "parent wrote that after the fork (it had '%c')", level + 1, p[i], i,
+                           'A' + level));
+        _exit(later(p, level + 1, levels));
+    }
+    close(go[0]);
+    memset(p, 'a' + level, BIG); /* after the fork: never the child's */
+    if (write(go[1], "g", 1) != 1)
+        return fail(EXIT_FORK, "write: %s", strerror(errno));
+    close(go[1]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status))
+        return fail(EXIT_CHILD_KILLED + level + 1, "level %d killed by signal %d", level + 1,
+                    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    if (WEXITSTATUS(status))
+        return WEXITSTATUS(status);
+    if (!all(p, 'a' + level, BIG))
+        return fail(EXIT_SAW_CHILD + level, "level %d reads its child's writes", level);
+    return 0;
+}
+
+static int cmd_later(int levels)
+{
+    unsigned char *p = malloc(BIG);
+    char path[4096];
+    if (p)
+        p[0] = 0; /* touched: gcc sees uninitialized memory passed to mmv_block_path otherwise */
+    if (!p || mmv_block_path(p, path, sizeof path) != 0)
+        return fail(EXIT_NO_BLOCK, "malloc(64 MiB) is no file block (MMVEC_PLACEMENT=file?)");
+    int rc = later(p, 0, levels);
+    if (!rc && levels > 0 && !folded_back(p, BIG))
+        rc = fail(EXIT_NOT_FILE, "the block did not go back into its file after the children");
+    free(p);
     return rc;
 }
 
@@ -338,6 +501,10 @@ int main(int argc, char **argv)
 {
     if (argc >= 3 && !strcmp(argv[1], "instant"))
         return cmd_instant(atoi(argv[2]));
+    if (argc >= 3 && !strcmp(argv[1], "fold"))
+        return cmd_fold(atoi(argv[2]));
+    if (argc >= 3 && !strcmp(argv[1], "later"))
+        return cmd_later(atoi(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "grandchild"))
         return cmd_grandchild(atoi(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "cancel"))
@@ -345,6 +512,6 @@ int main(int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "errno"))
         return cmd_errno();
     dprintf(STDERR_FILENO, "usage: safety_fork grandchild LEVELS | cancel TRIALS | errno | "
-                           "instant FORKS\n");
+                           "instant FORKS | later LEVELS | fold ROUNDS\n");
     return EXIT_USAGE;
 }
