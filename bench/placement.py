@@ -66,13 +66,13 @@ def sizes(cfg):
                  ooc="1G", ooc_limit="256M", ooc_ops=200000, ooc_budget=10, fio_s=3,
                  ooc7=("512M", "128M", 20000, 7), ooct=("1G", "256M", 8, 25000),
                  late=("128M", "16M", "160M", "4000", "256M"),
-                 many=("512M", ["16M", "1M"], "128M"), mlarge=200)
+                 many=("512M", ["16M", "1M"], "128M"), mlarge=200, fork=("256M", "64M", 5))
     else:
         s = dict(fits="6G", fits_block="64M", realloc_start="1M",
                  ooc="4G", ooc_limit="1G", ooc_ops=2000000, ooc_budget=20, fio_s=10,
                  ooc7=("2G", "512M", 200000, 7), ooct=("4G", "1G", 8, 250000),
                  late=("512M", "64M", "640M", "4000", "1G"),
-                 many=("2G", ["64M", "1M"], "512M"), mlarge=2000)
+                 many=("2G", ["64M", "1M"], "512M"), mlarge=2000, fork=("2G", "64M", 9))
     for key, opt in (("fits", "fits_total"), ("ooc", "ooc_total"), ("ooc_limit", "ooc_limit"),
                      ("ooc_ops", "ooc_ops"), ("ooc_budget", "ooc_budget")):
         v = getattr(cfg, opt, None)
@@ -136,6 +136,12 @@ def make_items(cfg):
             f"{mode.replace('thread', ' thread')}; {limit} cgroup",
             ["late", big_total, block, small, ssize, mode], 600, ["glibc", "mmvec", FILE],
             cgroup=limit)
+
+    # fork+exec in a loop: RAM blocks (mmvec's default while the heap fits) and file blocks
+    # (frozen at each fork so that the child sees the fork's instant; docs/interposer.md).
+    total, block, rounds = s["fork"]
+    add("13 fork", "fork", f"{total} in {block} blocks; {rounds} fork+exec then rewrite",
+        ["fork", total, block, str(rounds)], 600, ["glibc", "jemalloc", "mmvec", FILE])
 
     total, blocks, limit = s["many"]
     for b in blocks:

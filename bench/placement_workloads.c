@@ -26,6 +26,10 @@
  *                                     second thread rewrites the blocks with memset and read(2)
  *                                     from a pipe
  *     many TOTAL BLOCK                malloc and write TOTAL in BLOCK blocks, check, free
+ *     fork TOTAL BLOCK ROUNDS         TOTAL in BLOCK blocks written; ROUNDS times fork+exec of
+ *                                     /bin/true and wait, then every word rewritten (medians);
+ *                                     last a child that reads every word while the parent
+ *                                     rewrites them all: it must read the fork's instant
  *
  * Every phase is timed with the monotonic clock; every workload ends with disk_write_MiB, the
  * write_bytes of /proc/self/io (bytes this process sent, or dirtied, for the disk) read at the
@@ -41,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define GOLD 0x9E3779B97F4A7C15ull
@@ -801,12 +806,100 @@ static int wl_many(int argc, char **argv)
     return AW_EXIT_OK;
 }
 
+/* ---- fork: fork+exec in a loop, and a child reading while the parent writes ---------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* fork+exec of /bin/true, waited for: its seconds, or -1. */
+static double fork_exec(void)
+{
+    double t0 = aw_now();
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/true", "true", (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+        return -1;
+    return aw_now() - t0;
+}
+
+/* A child that waits until its parent rewrote every word, then checks it reads the fork's
+ * instant (every word plus `plus`). 0, or -1 and a FAIL line. */
+static int fork_reader(const char *param, uint64_t **p, size_t n, size_t words, uint64_t plus)
+{
+    int go[2];
+    if (pipe(go) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        _exit(read(go[0], &c, 1) == 1 &&
+                      check_blocks("fork", param, p, n, words, plus) == 0 ? 0 : 1);
+    }
+    close(go[0]);
+    for (size_t i = 0; i < n; i++)
+        rmw_words(p[i], words);
+    int st = 0, ok = pid > 0 && write(go[1], "g", 1) == 1;
+    close(go[1]);
+    ok = ok && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    if (!ok)
+        aw_fail("fork", param, "the child did not read its parent's memory at the fork");
+    return ok ? 0 : -1;
+}
+
+static int wl_fork(int argc, char **argv)
+{
+    uint64_t total, block;
+    int rounds = argc == 3 ? atoi(argv[2]) : 0;
+    if (argc != 3 || aw_parse_size(argv[0], &total) || aw_parse_size(argv[1], &block) ||
+        block < 8 || total < block || rounds < 1 || rounds > 64)
+        return AW_EXIT_USAGE;
+    char param[96], s1[32], s2[32];
+    snprintf(param, sizeof param, "%s in %s blocks; %d fork+exec", size_str(total, s1),
+             size_str(block, s2), rounds);
+    size_t n = (size_t)(total / block), words = (size_t)(block / 8);
+    uint64_t **p = calloc(n, sizeof *p);
+    double fe[64], rw[64];
+    if (!p || malloc_blocks("fork", param, p, n, block, true))
+        return AW_EXIT_FAIL;
+    fflush(stdout);
+    for (int r = 0; r < rounds; r++) {
+        if ((fe[r] = fork_exec()) < 0) {
+            aw_fail("fork", param, "fork+exec of /bin/true failed");
+            return AW_EXIT_FAIL;
+        }
+        double t0 = aw_now();
+        for (size_t i = 0; i < n; i++)
+            rmw_words(p[i], words);
+        rw[r] = aw_now() - t0;
+    }
+    if (fork_reader(param, p, n, words, (uint64_t)rounds))
+        return AW_EXIT_FAIL;
+    if (check_blocks("fork", param, p, n, words, (uint64_t)rounds + 1))
+        return AW_EXIT_FAIL;
+    free_blocks(p, n);
+    free(p);
+    qsort(fe, (size_t)rounds, sizeof *fe, cmp_double);
+    qsort(rw, (size_t)rounds, sizeof *rw, cmp_double);
+    aw_result("fork", param, "fork_exec_ms", fe[rounds / 2] * 1e3, "ms");
+    aw_result("fork", param, "rewrite_after_ms", rw[rounds / 2] * 1e3, "ms");
+    report_io("fork", param);
+    return AW_EXIT_OK;
+}
+
 /* ---- entry --------------------------------------------------------------------------------- */
 
 static int usage(void)
 {
     fprintf(stderr, "usage: placement_workloads [--expect-sym=NAME] "
-                    "fits|ooc|ooc-threads|late|many ARGS "
+                    "fits|ooc|ooc-threads|late|many|fork ARGS "
                     "(see the head of bench/placement_workloads.c)\n");
     return AW_EXIT_USAGE;
 }
@@ -836,6 +929,7 @@ int main(int argc, char **argv)
              : strcmp(wl, "ooc-threads") == 0 ? wl_ooc_threads(n, a)
              : strcmp(wl, "late") == 0 ? wl_late(n, a)
              : strcmp(wl, "many") == 0 ? wl_many(n, a)
+             : strcmp(wl, "fork") == 0 ? wl_fork(n, a)
                                        : AW_EXIT_USAGE;
     return rc == AW_EXIT_USAGE ? usage() : rc;
 }

@@ -67,6 +67,10 @@ PLACEMENT = {
     "12 malloc-large": ("mimalloc-bench's malloc-large: 2000 zero-filled make_unique<char[]> "
                         "of 5-25 MiB, 20 live, fixed seed", "glibc",
                         ["seconds", "us_per_alloc", "free_s", "ram_peak_MiB", "moved_blocks"]),
+    "13 fork": ("fork+exec of /bin/true in a loop with the heap written, then every word "
+                "rewritten after each (medians); last a child checks it reads the fork's "
+                "instant while the parent rewrites", "glibc",
+                ["fork_exec_ms", "rewrite_after_ms", "disk_write_MiB"]),
 }
 NO_RATIO = {"disk_write_MiB", "disk_cancelled_MiB", "blocks_ram", "blocks_file_when_tight",
             "moved_blocks", "moved_MiB", "moved_ms", "moved_longest_ms", "moved_failed",
