@@ -165,14 +165,24 @@ static int children_gone(void)
 
 /* In prepare, with the child's hold on the fork lock taken: each file block frozen for the child
  * (a block whose file cannot be reached goes the old way: fork_remap in the child). */
-static void freeze_for_private(void)
+static void freeze_for_private(int locked)
 {
     if (mmvi_opt.fork_mode != MMVI_FORK_PRIVATE)
         return;
-    for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
-        if (b->state == MMVI_BLOCK_LIVE && b->backing == MMVI_BACK_FILE &&
-            mmvi_block_freeze(b) == 0)
+    int failed = 0, err = ENOLCK;
+    for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next) {
+        if (b->state != MMVI_BLOCK_LIVE || b->backing != MMVI_BACK_FILE)
+            continue;
+        int rc = locked ? mmvi_block_freeze(b) : -ENOLCK;
+        if (rc == 0)
             __atomic_store_n(&mmvi_heap.unsettled, 1, __ATOMIC_RELAXED);
+        else
+            failed++, err = -rc;
+    }
+    if (failed)
+        mmvi_warn_once(MMVI_WARN_FORK_FREEZE, "fork: %d file block(s) could not be frozen (%s): "
+                       "the child may see them change after the fork",
+                       failed, strerror(err));
 }
 
 /* How a fold or a thaw may hold other threads off now: MMVI_HOLD_NONE when none runs but the
@@ -320,11 +330,9 @@ static void prepare(void)
     /* Once files exist (then the advisor runs, and settles), children hold our fork lock: RAM
      * blocks, which the kernel copies on write while they live, and frozen ones are watched. */
     forks.page = mmvi_opt.fork_mode != MMVI_FORK_SHARED ? hold_for_child() : NULL;
-    if (forks.page) {
-        freeze_for_private();
-        if (mmvi_stat_get(MMVI_STAT_RAM_BLOCKS_LIVE))
-            __atomic_store_n(&mmvi_heap.unsettled, 1, __ATOMIC_RELAXED);
-    }
+    freeze_for_private(forks.page != NULL); /* no lock: nothing could ever fold them back */
+    if (forks.page && mmvi_stat_get(MMVI_STAT_RAM_BLOCKS_LIVE))
+        __atomic_store_n(&mmvi_heap.unsettled, 1, __ATOMIC_RELAXED);
     if (child_will_copy() && pipe2(copy_pipe, O_CLOEXEC) < 0)
         copy_pipe[0] = copy_pipe[1] = -1;
     if (copy_pipe[0] >= 0)
