@@ -895,8 +895,8 @@ Test(placement, cgroup_random_reads_do_not_read_around)
 }
 
 /* Out of core, a block filled and read in order has the pages behind its front written back and
- * dropped by the advisor (MMVEC_BEHIND=on), every word still right; off (the default), nothing
- * is; and a block that fits in RAM is left alone. */
+ * dropped by the advisor (MMVEC_BEHIND=on), every word still right; with write, only written
+ * back; off (the default), nothing is; and a block that fits in RAM is left alone. */
 Test(placement, cgroup_fill_and_scan_push_pages_behind_the_front)
 {
     skip_unless_preloadable();
@@ -909,6 +909,12 @@ Test(placement, cgroup_fill_and_scan_push_pages_behind_the_front)
     cr_assert_str_eq(kv(r, "file"), "1", "the 512 MiB block is not a file in 64 MiB");
     cr_assert_gt(kvu(r, "behind_written"), 64 * MiB, "nothing written back behind the front");
     cr_assert_gt(kvu(r, "behind_dropped"), 0, "nothing dropped behind the front");
+    expect_no_file_left();
+    static const char *const write_only[] = {"MMVEC_BEHIND=write", NULL};
+    r = run_in(argv, write_only, cgroup);
+    expect_cgroup_survived(r, limit, "fill and scans, MMVEC_BEHIND=write");
+    cr_assert_gt(kvu(r, "behind_written"), 64 * MiB, "write: nothing written back early");
+    cr_assert_eq(kvu(r, "behind_dropped"), 0, "write: pages were dropped");
     expect_no_file_left();
     r = run_in(argv, NULL, cgroup);
     expect_cgroup_survived(r, limit, "fill and scans, MMVEC_BEHIND off (the default)");

@@ -175,8 +175,8 @@ static const int stats_values[] = {MMVI_STATS_OFF,   MMVI_STATS_TABLE, MMVI_STAT
                                    MMVI_STATS_OFF,   MMVI_STATS_TABLE, MMVI_STATS_OFF,
                                    MMVI_STATS_TABLE, MMVI_STATS_OFF,   MMVI_STATS_TABLE,
                                    MMVI_STATS_OFF};
-static const char *const behind_names[] = {"off", "on", "0", "1", NULL};
-static const int behind_values[] = {0, 1, 0, 1};
+static const char *const behind_names[] = {"off", "on", "write", "0", "1", NULL};
+static const int behind_values[] = {0, 1, 2, 0, 1};
 static const char *const wb_names[] = {"auto", "on", "off", "1", "0", NULL};
 static const int wb_values[] = {MMVI_WRITEBACK_AUTO, MMVI_WRITEBACK_ON, MMVI_WRITEBACK_OFF,
                                 MMVI_WRITEBACK_ON, MMVI_WRITEBACK_OFF};
@@ -219,8 +219,8 @@ static const struct option table[] = {
     {"MMVEC_WRITEBACK", K_CHOICE, &mmvi_opt.writeback, 0, 0, wb_names, wb_values,
      "early writeback of finished blocks: auto (when memory is tight), on or off"},
     {"MMVEC_BEHIND", K_CHOICE, &mmvi_opt.behind, 0, 0, behind_names, behind_values,
-     "on: out of core, pages behind a fill's or scan's front written back and dropped early "
-     "(off, the default: left to the kernel)"},
+     "on: out of core, pages behind a fill's or scan's front written back and dropped early; "
+     "write: only written back early (off, the default: left to the kernel)"},
     {"MMVEC_CACHE", K_SIZE, &mmvi_opt.cache_bytes, 0, SIZE_MAX, NULL, NULL,
      "bytes of freed blocks kept mapped for reuse"},
     {"MMVEC_CACHE_DECAY_MS", K_SIZE, &mmvi_opt.cache_decay_ms, 0, 3600u * 1000u, NULL, NULL,

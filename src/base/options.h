@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* MMVEC_BEHIND: off (default), on (written back early, dropped once clean, read ahead as for
+ * read(2)), write (only written back early). */
+enum mmvi_behind { MMVI_BEHIND_OFF = 0, MMVI_BEHIND_ON = 1, MMVI_BEHIND_WRITE = 2 };
+
 enum mmvi_fork_mode { MMVI_FORK_PRIVATE, MMVI_FORK_COPY, MMVI_FORK_SHARED };
 enum mmvi_writeback { MMVI_WRITEBACK_AUTO, MMVI_WRITEBACK_ON, MMVI_WRITEBACK_OFF };
 /* auto: a large block is RAM while the heap fits below the mark, a file otherwise (pressure.c);
@@ -49,8 +53,8 @@ struct mmvi_options {
     int advice;            /* MMVEC_ADVICE: MMVI_ADVICE_AUTO, MADV_NORMAL or MADV_RANDOM */
     int fork_mode;         /* enum mmvi_fork_mode */
     int writeback;         /* enum mmvi_writeback: early writeback of block files (writeback.h) */
-    int behind;            /* MMVEC_BEHIND: out of core, pages behind a fill's or scan's front
-                              written back and dropped early (advise.c): 1 on, 0 off (default) */
+    int behind;            /* MMVEC_BEHIND (enum mmvi_behind): out of core, pages behind a
+                              fill's or scan's front written back and dropped early (advise.c) */
     int show_config;       /* print the effective configuration at start */
     int placement;         /* enum mmvi_placement */
     struct mmvi_mark ram_high;     /* MMVEC_RAM_HIGH, of the memory limit */

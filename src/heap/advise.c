@@ -349,7 +349,8 @@ static void push_behind(struct mmvi_block *b)
 {
     size_t page = mmvi_page_size(), lag = BEHIND_LAG / page;
     uint64_t front = b->ra_front;
-    if (b->ra_written > b->ra_dropped) { /* written back a round ago: clean by now */
+    if (mmvi_opt.behind == MMVI_BEHIND_ON && b->ra_written > b->ra_dropped) {
+        /* written back a round ago: clean by now */
         size_t len = (b->ra_written - b->ra_dropped) * page;
         if (madvise((void *)(b->addr + b->ra_dropped * page), len, MADV_PAGEOUT) == 0)
             mmvi_stat_add(MMVI_STAT_BEHIND_DROPPED, len);
@@ -395,7 +396,7 @@ static void push_blocks(struct tally *t)
         if (b->ra_seq && b->state == MMVI_BLOCK_LIVE && !(streams == 1 && b == streaming))
             follow(b, 0); /* no longer the one stream (or memory no longer tight) */
     if (streams == 1) {
-        follow(streaming, 1);
+        follow(streaming, mmvi_opt.behind == MMVI_BEHIND_ON);
         push_behind(streaming);
     }
 }
@@ -458,10 +459,11 @@ static void *advisor(void *arg)
     adv.rnd = (uint64_t)tid * 0x9e3779b97f4a7c15ull | 1;
     getrusage(RUSAGE_SELF, &adv.last);
     for (uint64_t last = mmvi_now_ms();;) {
-        /* Blocks frozen at a fork are looked at more often: while a child lives, our writes
-         * fill RAM at memory speed (fork.c). */
+        /* After a fork, blocks frozen or copied on write are looked at more often when memory
+         * is close to tight: our writes fill RAM at memory speed then (fork.c). */
         int unsettled = __atomic_load_n(&mmvi_heap.unsettled, __ATOMIC_RELAXED);
-        struct timespec ts = {0, (unsettled ? SETTLE_TICK_MS : TICK_MS) * 1000000L};
+        struct timespec ts = {
+            0, (unsettled == MMVI_UNSETTLED_NEAR ? SETTLE_TICK_MS : TICK_MS) * 1000000L};
         nanosleep(&ts, NULL);
         if (unsettled && pthread_mutex_trylock(&mmvi_heap.lock) == 0) {
             mmvi_fork_settle(1);

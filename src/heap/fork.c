@@ -175,7 +175,7 @@ static void freeze_for_private(int locked)
             continue;
         int rc = locked ? mmvi_block_freeze(b) : -ENOLCK;
         if (rc == 0)
-            __atomic_store_n(&mmvi_heap.unsettled, 1, __ATOMIC_RELAXED);
+            __atomic_store_n(&mmvi_heap.unsettled, MMVI_UNSETTLED_NEAR, __ATOMIC_RELAXED);
         else
             failed++, err = -rc;
     }
@@ -286,8 +286,20 @@ void mmvi_fork_settle(int advisor)
         return;
     }
     mmvi_pressure_refresh(0);
-    if (!mmvi_pressure_excess(0))
-        return; /* frozen blocks hold their writes in RAM, as RAM blocks do, while that fits */
+    if (!mmvi_pressure_excess(0)) {
+        /* Frozen blocks hold their writes in RAM, as RAM blocks do, while that fits. The
+         * advisor looks every 20 ms only when usage is within a quarter of the limit of the
+         * mark (writes at memory speed fill that in a few rounds), else at its 100 ms rounds:
+         * a look reads the limit's files, about ten system calls. */
+        struct mmvi_memview v;
+        uint64_t mark;
+        mmvi_pressure_view(&v, &mark);
+        int near = v.limit != UINT64_MAX && v.usage + v.limit / 4 >= mark;
+        __atomic_store_n(&mmvi_heap.unsettled, near ? MMVI_UNSETTLED_NEAR : MMVI_UNSETTLED,
+                         __ATOMIC_RELAXED);
+        return;
+    }
+    __atomic_store_n(&mmvi_heap.unsettled, MMVI_UNSETTLED_NEAR, __ATOMIC_RELAXED);
     /* RAM blocks first: while children live, each page we write is copied, and no allocation
      * of ours (where spills happen otherwise) may come to move them. */
     if (ram)
@@ -332,7 +344,7 @@ static void prepare(void)
     forks.page = mmvi_opt.fork_mode != MMVI_FORK_SHARED ? hold_for_child() : NULL;
     freeze_for_private(forks.page != NULL); /* no lock: nothing could ever fold them back */
     if (forks.page && mmvi_stat_get(MMVI_STAT_RAM_BLOCKS_LIVE))
-        __atomic_store_n(&mmvi_heap.unsettled, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&mmvi_heap.unsettled, MMVI_UNSETTLED_NEAR, __ATOMIC_RELAXED);
     if (child_will_copy() && pipe2(copy_pipe, O_CLOEXEC) < 0)
         copy_pipe[0] = copy_pipe[1] = -1;
     if (copy_pipe[0] >= 0)

@@ -45,9 +45,13 @@ struct mmvi_heap {
     char dirs[MMVI_MAX_DIRS][4096]; /* absolute, resolved at start; */
     int dir_err[MMVI_MAX_DIRS];     /* the negative errno that made one unusable (else 0) */
     unsigned dir_turn;         /* relaxed atomic: rotates among directories with as much room */
-    int unsettled;             /* relaxed atomic: blocks frozen at a fork may wait to be folded
-                                  back into their files (fork.c) */
+    int unsettled;             /* relaxed atomic: after a fork, blocks frozen or copied on write
+                                  may need to go into files (fork.c): MMVI_UNSETTLED, or
+                                  MMVI_UNSETTLED_NEAR when memory is close to tight; 0 none */
 };
+
+#define MMVI_UNSETTLED 1
+#define MMVI_UNSETTLED_NEAR 2
 
 extern struct mmvi_heap mmvi_heap MMVI_HIDDEN;
 
