@@ -41,7 +41,7 @@ GROUP = "placement"
 FILE = "mmvec file"
 KERNEL_RA = "mmvec kernel-ra"  # MMVEC_ADVICE=normal: the kernel's read-around alone (issue 12)
 BEHIND = "mmvec behind"  # MMVEC_BEHIND=on: early writeback behind fronts (issue 12)
-BEHIND_WRITE = "mmvec behind-write"  # MMVEC_BEHIND=write: the writeback alone, nothing dropped
+BEHIND_OFF = "mmvec behind-off"  # MMVEC_BEHIND=off: no writeback behind fronts (the default: write)
 SWAP = "glibc + swap"
 DISK = "disk: dd direct, fio 4K QD1"  # the name of old results too; it runs more fio now
 DISK_JOBS = 8  # fio --numjobs of the disk's reference for threaded random reads (default)
@@ -108,7 +108,7 @@ def make_items(cfg):
     ooc_param = f"{s['ooc']} array in {s['ooc_limit']} cgroup, {s['ooc_ops']} RMW"
     add("9 out of core", "outofcore", ooc_param,
         ["ooc", s["ooc"], str(s["ooc_ops"]), str(s["ooc_budget"])], int(s["ooc_budget"]) + 600,
-        ["mmvec", SWAP, "glibc"], cgroup=s["ooc_limit"], optional=[FILE, KERNEL_RA, BEHIND, BEHIND_WRITE],
+        ["mmvec", SWAP, "glibc"], cgroup=s["ooc_limit"], optional=[FILE, KERNEL_RA, BEHIND, BEHIND_OFF],
         swap_size=S.parse_mib(s["ooc"]), disk=dict(mib=S.parse_mib(s["ooc"]), fio_s=s["fio_s"]))
     # The same at half the size with seed 7: the case where a kernel read-around pathology
     # was seen.
@@ -116,7 +116,7 @@ def make_items(cfg):
     add("9 out of core", ("ooc-seed7", "outofcore"),
         f"{total} array in {limit} cgroup, {ops} RMW, seed {seed}",
         ["ooc", total, str(ops), str(s["ooc_budget"]), str(seed)], int(s["ooc_budget"]) + 600,
-        ["mmvec", SWAP, "glibc"], cgroup=limit, optional=[FILE, KERNEL_RA, BEHIND, BEHIND_WRITE], swap_size=S.parse_mib(total),
+        ["mmvec", SWAP, "glibc"], cgroup=limit, optional=[FILE, KERNEL_RA, BEHIND, BEHIND_OFF], swap_size=S.parse_mib(total),
         disk=dict(mib=S.parse_mib(total), fio_s=s["fio_s"]))
     # Threads: random reads of one array by all of them, then a block of each, filled and
     # scanned. The array is freed before the blocks are made: the swap file needs one TOTAL.
@@ -126,7 +126,7 @@ def make_items(cfg):
         f"{total} array in {limit} cgroup, {nth} threads x {ops} random reads; "
         f"then {nth} threads x {each} blocks, fill and scan",
         ["ooc-threads", total, str(nth), str(ops), str(s["ooc_budget"])],
-        int(s["ooc_budget"]) + 900, ["mmvec", SWAP, "glibc"], cgroup=limit, optional=[FILE, KERNEL_RA, BEHIND, BEHIND_WRITE],
+        int(s["ooc_budget"]) + 900, ["mmvec", SWAP, "glibc"], cgroup=limit, optional=[FILE, KERNEL_RA, BEHIND, BEHIND_OFF],
         swap_size=S.parse_mib(total), disk=dict(mib=S.parse_mib(total), fio_s=s["fio_s"],
                                                 jobs=nth))
 
@@ -168,7 +168,7 @@ def extra_allocs(mmvec_base):
                     placement_only=True, **mmvec_base),
             S.Alloc(BEHIND, env={"MMVEC_BEHIND": "on"}, threshold="default",
                     placement_only=True, **mmvec_base),
-            S.Alloc(BEHIND_WRITE, env={"MMVEC_BEHIND": "write"}, threshold="default",
+            S.Alloc(BEHIND_OFF, env={"MMVEC_BEHIND": "off"}, threshold="default",
                     placement_only=True, **mmvec_base),
             S.Alloc(SWAP, placement_only=True)]
 

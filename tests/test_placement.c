@@ -895,8 +895,8 @@ Test(placement, cgroup_random_reads_do_not_read_around)
 }
 
 /* Out of core, a block filled and read in order has the pages behind its front written back and
- * dropped by the advisor (MMVEC_BEHIND=on), every word still right; with write, only written
- * back; off (the default), nothing is; and a block that fits in RAM is left alone. */
+ * dropped by the advisor (MMVEC_BEHIND=on), every word still right; with write (the default),
+ * only written back; off, nothing is; and a block that fits in RAM is left alone. */
 Test(placement, cgroup_fill_and_scan_push_pages_behind_the_front)
 {
     skip_unless_preloadable();
@@ -910,14 +910,14 @@ Test(placement, cgroup_fill_and_scan_push_pages_behind_the_front)
     cr_assert_gt(kvu(r, "behind_written"), 64 * MiB, "nothing written back behind the front");
     cr_assert_gt(kvu(r, "behind_dropped"), 0, "nothing dropped behind the front");
     expect_no_file_left();
-    static const char *const write_only[] = {"MMVEC_BEHIND=write", NULL};
-    r = run_in(argv, write_only, cgroup);
-    expect_cgroup_survived(r, limit, "fill and scans, MMVEC_BEHIND=write");
+    r = run_in(argv, NULL, cgroup);
+    expect_cgroup_survived(r, limit, "fill and scans, MMVEC_BEHIND=write (the default)");
     cr_assert_gt(kvu(r, "behind_written"), 64 * MiB, "write: nothing written back early");
     cr_assert_eq(kvu(r, "behind_dropped"), 0, "write: pages were dropped");
     expect_no_file_left();
-    r = run_in(argv, NULL, cgroup);
-    expect_cgroup_survived(r, limit, "fill and scans, MMVEC_BEHIND off (the default)");
+    static const char *const off[] = {"MMVEC_BEHIND=off", NULL};
+    r = run_in(argv, off, cgroup);
+    expect_cgroup_survived(r, limit, "fill and scans, MMVEC_BEHIND=off");
     cr_assert_eq(kvu(r, "behind_written") + kvu(r, "behind_dropped"), 0);
     expect_no_file_left();
     static const char *const fits_argv[] = {HELPER, "sequential", "64", "2", NULL};

@@ -33,7 +33,7 @@ struct mmvi_options mmvi_opt = {
     .log = 1,
     .fork_mode = MMVI_FORK_PRIVATE,
     .advice = MMVI_ADVICE_AUTO,
-    .behind = 0,
+    .behind = MMVI_BEHIND_WRITE,
     .stats_fd = -1,
     .ram_high = {.pct = MMVI_DEFAULT_RAM_HIGH_PCT},
     .disk_reserve = {.pct = MMVI_DEFAULT_DISK_RESERVE_PCT},
@@ -219,8 +219,8 @@ static const struct option table[] = {
     {"MMVEC_WRITEBACK", K_CHOICE, &mmvi_opt.writeback, 0, 0, wb_names, wb_values,
      "early writeback of finished blocks: auto (when memory is tight), on or off"},
     {"MMVEC_BEHIND", K_CHOICE, &mmvi_opt.behind, 0, 0, behind_names, behind_values,
-     "on: out of core, pages behind a fill's or scan's front written back and dropped early; "
-     "write: only written back early (off, the default: left to the kernel)"},
+     "out of core, one block filled in order: write (default) starts the writeback behind its "
+     "front; on also drops those pages and reads ahead; off leaves it to the kernel"},
     {"MMVEC_CACHE", K_SIZE, &mmvi_opt.cache_bytes, 0, SIZE_MAX, NULL, NULL,
      "bytes of freed blocks kept mapped for reuse"},
     {"MMVEC_CACHE_DECAY_MS", K_SIZE, &mmvi_opt.cache_decay_ms, 0, 3600u * 1000u, NULL, NULL,

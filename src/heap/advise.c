@@ -1,6 +1,7 @@
 /* The advisor: how file blocks are used out of core, and what the kernel should do about it.
  * Two jobs: read-around off where it is wasted (MMVEC_ADVICE=auto, below), and the pages behind a
- * fill's or scan's front written back and dropped early (MMVEC_BEHIND=on: "behind the front").
+ * fill's front written back early (MMVEC_BEHIND=write, the default), and with MMVEC_BEHIND=on
+ * also dropped, and read ahead ("behind the front").
  *
  * Why. A fault on a file page the page cache does not hold makes the kernel read around it: up
  * to the disk's read_ahead_kb, centred on the miss (8 MiB on this project's test disk, 128 KiB
@@ -262,9 +263,11 @@ static void check_waste(const struct tally *t, uint64_t now)
  * their writeback. So the advisor starts their writeback a lag behind the front
  * (sync_file_range) and, a round later, when they are clean, drops them (MADV_PAGEOUT): on
  * another core, before the program's thread needs the memory; and while the front moves the
- * block is MADV_SEQUENTIAL (the kernel's read-ahead instead of read-around). Off by default
- * (MMVEC_BEHIND=on): a 4 GiB fill in a 1 GiB group went 1.0 -> 1.3-1.8 GB/s in four A/B runs of
- * five and tied in the fifth, other items moved both ways as much (bench/README.md).
+ * block is MADV_SEQUENTIAL (the kernel's read-ahead instead of read-around). The default,
+ * MMVEC_BEHIND=write, does only the writeback: in two A/B runs every single-stream fill was
+ * 1.12-1.92x faster (a cgroup v1 group does not throttle dirtying: the program's thread waited
+ * for writeback in reclaim), nothing else moved beyond this machine's noise; `on` (also drop
+ * and read ahead) won fills as often but scans moved both ways, in eight runs (bench/README.md).
  * The front is looked for near where it was (a window: a fraction of a millisecond), the whole
  * block once a second; only a front that moved forward two rounds in a row counts (random access
  * to a small region also makes long runs of mapped pages, that jump around). */
