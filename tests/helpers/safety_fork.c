@@ -107,6 +107,18 @@ static unsigned char *block(void)
 
 /* ---- grandchild ---------------------------------------------------------------------------- */
 
+/* Waits for the descendant at `level`: 0 when it exited 0, else its exit code or a kill's. */
+static int wait_level(pid_t pid, int level)
+{
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status))
+        return fail(EXIT_CHILD_KILLED + level, "level %d killed by signal %d", level,
+                    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return WEXITSTATUS(status);
+}
+
 /* At `level` (0: this process), the block holds its parent's last writes, 'A' + level - 1. */
 static int descend(unsigned char *p, int level, int levels)
 {
@@ -123,14 +135,9 @@ static int descend(unsigned char *p, int level, int levels)
         return fail(EXIT_FORK, "fork: %s", strerror(errno));
     if (pid == 0)
         _exit(descend(p, level + 1, levels));
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status))
-        return fail(EXIT_CHILD_KILLED + level + 1, "level %d killed by signal %d", level + 1,
-                    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    if (WEXITSTATUS(status))
-        return WEXITSTATUS(status);
+    int rc = wait_level(pid, level + 1);
+    if (rc)
+        return rc;
     if (!all(p, 'A' + level, SIZE))
         return fail(EXIT_SAW_CHILD + level, "level %d reads its child's writes: first byte '%c'",
                     level, p[0]);
@@ -469,14 +476,9 @@ static int later(unsigned char *p, int level, int levels)
     if (write(go[1], "g", 1) != 1)
         return fail(EXIT_FORK, "write: %s", strerror(errno));
     close(go[1]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status))
-        return fail(EXIT_CHILD_KILLED + level + 1, "level %d killed by signal %d", level + 1,
-                    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    if (WEXITSTATUS(status))
-        return WEXITSTATUS(status);
+    int rc = wait_level(pid, level + 1);
+    if (rc)
+        return rc;
     if (!all(p, 'a' + level, BIG))
         return fail(EXIT_SAW_CHILD + level, "level %d reads its child's writes", level);
     return 0;
