@@ -62,7 +62,7 @@
 #include <unistd.h>
 
 #define TICK_MS 100
-#define SETTLE_TICK_MS 20          /* while blocks frozen at a fork wait (mmvi_fork_settle) */
+#define SETTLE_TICK_MS 20          /* after a fork, memory close to tight (mmvi_fork_settle) */
 #define MIN_READ (16ull << 20)     /* reads in a tick below this never suggest waste */
 #define FAULTS_PER_MIB 4           /* fewer faults per MiB read (over 256 KiB a fault): pages
                                       nobody maps */

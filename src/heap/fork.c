@@ -194,14 +194,13 @@ static int settle_hold(int advisor)
     return mmvi_stw_usable() ? MMVI_HOLD_STOP : MMVI_HOLD_NOTHING;
 }
 
-static struct mmvi_block *largest_frozen(void)
+/* Is some live block still frozen over its file? */
+static int any_frozen(void)
 {
-    struct mmvi_block *best = NULL;
     for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
-        if (b->state == MMVI_BLOCK_LIVE && b->backing == MMVI_BACK_FILE && b->frozen &&
-            (!best || b->size > best->size))
-            best = b;
-    return best;
+        if (b->state == MMVI_BLOCK_LIVE && b->backing == MMVI_BACK_FILE && b->frozen)
+            return 1;
+    return 0;
 }
 
 /* The children are gone: every frozen block folds back into its file. */
@@ -280,7 +279,7 @@ void mmvi_fork_settle(int advisor)
     if (now < forks.next_ms)
         return;
     forks.next_ms = now + SETTLE_MS;
-    int frozen = largest_frozen() != NULL, ram = mmvi_stat_get(MMVI_STAT_RAM_BLOCKS_LIVE) > 0;
+    int frozen = any_frozen(), ram = mmvi_stat_get(MMVI_STAT_RAM_BLOCKS_LIVE) > 0;
     if (!frozen && (!ram || children_gone())) { /* nothing left that a fork makes grow */
         __atomic_store_n(&mmvi_heap.unsettled, 0, __ATOMIC_RELAXED);
         return;

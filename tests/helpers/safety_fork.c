@@ -23,7 +23,8 @@
  *                                  (shared again, the file holding every write), ROUNDS times.
  *   safety_fork later LEVELS       (MMVEC_FORK=private) each process writes its letter into a
  *                                  file block and forks; it then rewrites the block in lower
- *                                  case and only after that lets the child look: the child
+ *                                  case and only after that lets the child (which closed
+ *                                  its other descriptors, closefrom) look: the child
  *                                  must read the letter of the fork's instant, LEVELS deep;
  *                                  afterwards the top block is shared over its file again.
  *
@@ -461,6 +462,11 @@ static int later(unsigned char *p, int level, int levels)
     if (pid == 0) {
         char c;
         close(go[1]);
+        /* As daemons do: every other descriptor closed. The hold on the parent's fork lock is a
+         * mapping, not a descriptor: the parent must still see this child. */
+        if (go[0] > 3)
+            close_range(3, (unsigned)go[0] - 1, 0);
+        close_range((unsigned)go[0] + 1, ~0u, 0);
         if (read(go[0], &c, 1) != 1)
             _exit(EXIT_FORK);
         close(go[0]);
