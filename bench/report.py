@@ -14,7 +14,7 @@ from collections import defaultdict
 
 HIGHER_BETTER = {"Mpairs_per_s", "write_GBps", "read_GBps", "fill_GBps", "scan_GBps",
                  "rmw_per_s", "zeroed_GBps", "reads_per_s", "tfill_GBps", "tscan_GBps",
-                 "fio_qd32_iops"}
+                 "fio_qd32_iops", "scan_first_GBps"}
 BASELINE = "glibc"
 DD = "dd oflag=direct"
 # Workload: (title, metrics shown, y label of the plot, plot clusters by 'param' or 'metric')
@@ -40,7 +40,8 @@ PLACEMENT = {
                "check, free; disk_write_MiB is /proc/self/io write_bytes at the end", "glibc",
                ["malloc_s", "write_s", "grow_s", "rewrite1_s", "rewrite2_s", "check_s", "free_s",
                 "total_s", "disk_write_MiB", "blocks_ram", "moved_blocks"]),
-    "9 out of core": ("One array 4x its memory cgroup: sequential fill, random 8-byte "
+    "9 out of core": ("One array 4x its memory cgroup: sequential fill, sequential scan "
+                      "(scan_first_GBps: written once, then read), random 8-byte "
                       "read-modify-writes (fixed seed: 42, or as named), sequential scan and "
                       "checksum. With threads: the array filled by one thread, then random "
                       "8-byte reads by every thread (reads_per_s of all, each read checked), "
@@ -49,8 +50,8 @@ PLACEMENT = {
                       "read (scan), fio 4 KiB random reads, psync, direct: at queue depth 1 "
                       "(rmw_per_s), with 8 jobs (reads_per_s), at queue depth 32 with libaio "
                       "(fio_qd32_iops)", "glibc + swap",
-                      ["fill_GBps", "rmw_per_s", "scan_GBps", "rmw_done", "reads_per_s",
-                       "reads_done", "tfill_GBps", "tscan_GBps", "total_s", "peak_MiB",
+                      ["fill_GBps", "scan_first_GBps", "rmw_per_s", "scan_GBps", "rmw_done",
+                       "reads_per_s", "reads_done", "tfill_GBps", "tscan_GBps", "total_s", "peak_MiB",
                        "disk_write_MiB", "moved_blocks", "fio_lat_us", "fio_jobs_lat_us",
                        "fio_qd32_iops"]),
     "10 late pressure": ("Blocks placed while memory is plentiful, then the small heap grows "
@@ -299,7 +300,8 @@ def count_cell(res, wl, p, m, a):
 # (the allocator's metric, the disk's metric it is divided by, the column's title)
 DISK_RATIOS = [("fill_GBps", "fill_GBps", "fill / dd write"),
                ("rmw_per_s", "rmw_per_s", "read-modify-writes / fio QD1 IOPS"),
-               ("scan_GBps", "scan_GBps", "scan / dd read"),
+               ("scan_first_GBps", "scan_GBps", "scan after the fill / dd read"),
+               ("scan_GBps", "scan_GBps", "scan after the RMW / dd read"),
                ("reads_per_s", "reads_per_s", "threads' random reads / fio 8 jobs IOPS"),
                ("reads_per_s", "rmw_per_s", "threads' random reads / fio QD1 IOPS"),
                ("reads_per_s", "fio_qd32_iops", "threads' random reads / fio QD32 IOPS"),

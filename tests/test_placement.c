@@ -927,6 +927,28 @@ Test(placement, cgroup_fill_and_scan_push_pages_behind_the_front)
     cr_assert_eq(kvu(r, "behind_written") + kvu(r, "behind_dropped"), 0);
 }
 
+/* Out of core, a block rewritten at random pages and then scanned: the advisor drops the chunks
+ * ahead of the scan's front that those pages leave cached here and there (so that the kernel can
+ * read them in large folios, src/heap/advise.c), and every rewritten word is still right (a
+ * dirty page is written back, never dropped); with MMVEC_BEHIND=off nothing is cleared. */
+Test(placement, cgroup_scan_after_random_writes_clears_the_way_ahead)
+{
+    skip_unless_preloadable();
+    unsigned long long limit = 64 * MiB;
+    make_cgroup(limit);
+    static const char *const argv[] = {HELPER, "scatter", "512", "8000", NULL};
+    struct run *r = run_in(argv, NULL, cgroup);
+    expect_cgroup_survived(r, limit, "scattered rewrites, then a scan");
+    cr_assert_str_eq(kv(r, "file"), "1", "the 512 MiB block is not a file in 64 MiB");
+    cr_assert_gt(kvu(r, "ahead_cleared"), 0, "nothing cleared ahead of the scan's front");
+    expect_no_file_left();
+    static const char *const off[] = {"MMVEC_BEHIND=off", NULL};
+    r = run_in(argv, off, cgroup);
+    expect_cgroup_survived(r, limit, "scattered rewrites, then a scan, MMVEC_BEHIND=off");
+    cr_assert_eq(kvu(r, "ahead_cleared"), 0, "off: the advisor cleared ahead");
+    expect_no_file_left();
+}
+
 /* Out of core, the default fork mode with a child that lives while the parent rewrites its whole
  * heap: the child reads the fork's instant, and the parent's writes, kept in RAM while the child
  * maps the old files, move into new files as memory gets tight instead of filling the group

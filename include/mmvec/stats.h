@@ -74,6 +74,9 @@ typedef struct mmv_stats {
     uint64_t fork_fold_bytes;    /* ... bytes written into the files to do so */
     uint64_t fork_thaws;         /* ... frozen blocks moved into new files instead, memory
                                     being tight while children still mapped the old ones */
+    uint64_t ahead_cleared;      /* out of core: bytes ahead of a fill's or scan's front, cached
+                                    only here and there, dropped so that the kernel reads them
+                                    in large folios (MMVEC_BEHIND) */
 } mmv_stats;
 
 /* Fills *out with a snapshot. Returns 0, or -EINVAL for NULL. */

@@ -173,8 +173,9 @@ static void put_counters(struct out *o, const mmv_stats *s)
         U(s->readaround_off), U(s->readaround_on), U(s->advisor_samples));
     put(o, "  disk refused       %12llu   (free-space reserve or disk budget)\n",
         U(s->disk_refused));
-    put(o, "  behind the front   %12llu B written back early, %llu B dropped\n",
-        U(s->behind_written), U(s->behind_dropped));
+    put(o, "  behind the front   %12llu B written back early, %llu B dropped; ahead %llu B "
+           "cleared\n",
+        U(s->behind_written), U(s->behind_dropped), U(s->ahead_cleared));
     put(o, "  after forks        %12llu   blocks folded back (%llu B written), %llu moved\n",
         U(s->fork_folds), U(s->fork_fold_bytes), U(s->fork_thaws));
 }
@@ -216,7 +217,7 @@ size_t mmvi_figures_text(const struct mmvi_live_page *p, const struct mmvi_proc_
     X(memory_limit) X(memory_usage) X(disk_write_bytes) X(readaround_off) X(readaround_on)      \
     X(advisor_samples) X(disk_refused) X(ram_blocks_live) X(file_blocks_live)                   \
     X(file_bytes_live) X(disk_read_bytes) X(sparse_files) X(behind_written) X(behind_dropped) \
-    X(fork_folds) X(fork_fold_bytes) X(fork_thaws)
+    X(fork_folds) X(fork_fold_bytes) X(fork_thaws) X(ahead_cleared)
 
 /* "config": {"MMVEC_X": "value", ...} from the page's "NAME=value\n" lines. */
 static void put_config(struct out *o, const char *cfg, size_t max)

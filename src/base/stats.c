@@ -67,6 +67,7 @@ void mmvi_stats_fill(mmv_stats *out)
         .sparse_files = get(MMVI_STAT_SPARSE_FILES),
         .behind_written = get(MMVI_STAT_BEHIND_WRITTEN),
         .behind_dropped = get(MMVI_STAT_BEHIND_DROPPED),
+        .ahead_cleared = get(MMVI_STAT_AHEAD_CLEARED),
         .fork_folds = get(MMVI_STAT_FORK_FOLDS),
         .fork_fold_bytes = get(MMVI_STAT_FORK_FOLD_BYTES),
         .fork_thaws = get(MMVI_STAT_FORK_THAWS),

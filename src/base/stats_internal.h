@@ -51,6 +51,7 @@ enum mmvi_stat {
     MMVI_STAT_DISK_REFUSED,       /* files not made or grown: disk budget or reserve (disk.c) */
     MMVI_STAT_BEHIND_WRITTEN,     /* bytes behind fronts whose writeback the advisor started */
     MMVI_STAT_BEHIND_DROPPED,     /* ... and that it then dropped from memory */
+    MMVI_STAT_AHEAD_CLEARED,      /* bytes ahead of fronts dropped so that reads fill them whole */
     MMVI_STAT_FORK_FOLDS,         /* frozen blocks folded back into their files (fork.c) */
     MMVI_STAT_FORK_FOLD_BYTES,    /* ... the bytes written into them to do so */
     MMVI_STAT_FORK_THAWS,         /* frozen blocks moved into new files while children lived */

@@ -1,7 +1,9 @@
 /* The advisor: how file blocks are used out of core, and what the kernel should do about it.
- * Two jobs: read-around off where it is wasted (MMVEC_ADVICE=auto, below), and the pages behind a
- * fill's front written back early (MMVEC_BEHIND=write, the default), and with MMVEC_BEHIND=on
- * also dropped, and read ahead ("behind the front").
+ * Two jobs: read-around off where it is wasted (MMVEC_ADVICE=auto, below), and, out of core,
+ * the way of a fill or a scan: the pages behind its front written back early (MMVEC_BEHIND=write,
+ * the default; with MMVEC_BEHIND=on also dropped, and read ahead: "behind the front"), and the
+ * chunks ahead of it that are cached only here and there dropped, for large folios ("ahead of
+ * the front").
  *
  * Why. A fault on a file page the page cache does not hold makes the kernel read around it: up
  * to the disk's read_ahead_kb, centred on the miss (8 MiB on this project's test disk, 128 KiB
@@ -32,7 +34,8 @@
  * system calls each) only while reads outrun faults or a spell runs; a decision reads the
  * block's whole page table (about 2 ms per GiB) with the heap lock held, so that large
  * requests of other threads may wait that long then. Behind the front: a window of the page
- * table per large block and round (a fraction of a millisecond), the whole block once a second.
+ * table per large block and round (a fraction of a millisecond), the whole block every third
+ * round, and ahead of a front one mincore of 256 MiB.
  * The thread blocks every signal, never writes into a block and keeps no descriptor between
  * rounds. All it changes is under
  * the heap lock, by trylock: it never makes the program wait (a busy round is skipped). */
@@ -269,12 +272,16 @@ static void check_waste(const struct tally *t, uint64_t now)
  * for writeback in reclaim), nothing else moved beyond this machine's noise; `on` (also drop
  * and read ahead) won fills as often but scans moved both ways, in eight runs (bench/README.md).
  * The front is looked for near where it was (a window: a fraction of a millisecond), the whole
- * block once a second; only a front that moved forward two rounds in a row counts (random access
- * to a small region also makes long runs of mapped pages, that jump around). */
+ * block every third round (a few ms per GiB: a new pass starts elsewhere, and the first whole
+ * look used to come up to a second into a scan of two to four); only a front that moved forward
+ * two rounds in a row counts, or once at the end of a stretch of 32 MiB (random access to a
+ * small region also makes long runs of mapped pages, that jump around). */
 #define BEHIND_LAG ((size_t)16 << 20) /* bytes behind the front left alone: a scan may turn back */
 #define FRONT_BACK 8192u              /* pages looked at behind the last front (32 MiB) ... */
 #define FRONT_AHEAD 131072u           /* ... and ahead of it (512 MiB: more than a round's fill) */
-#define WHOLE_EVERY 10                /* rounds between looks at the whole block */
+#define WHOLE_EVERY 3                 /* rounds between looks at the whole block */
+#define LONG_STRETCH 8192u            /* pages (32 MiB) mapped in a stretch: a pass under way as
+                                         soon as its end moves forward */
 
 static unsigned rounds; /* the advisor's rounds, for the whole-block looks */
 
@@ -284,12 +291,19 @@ static int worth_pushing(const struct mmvi_block *b, uint64_t limit)
            limit && limit != UINT64_MAX && b->size >= limit / 2;
 }
 
-/* Where the last run of RUN mapped pages or more ends in pages [from, to) of b (0: none). */
-static uint64_t run_end(const struct mmvi_block *b, int pagemap, size_t from, size_t to)
+/* Where the longest stretch of mapped pages in pages [from, to) of b ends (0: none). A stretch:
+ * runs of RUN mapped pages or more, less than GAP apart (reclaim leaves holes). The longest,
+ * not the last: a pass leaves its last pages mapped while nothing needs their room, and the
+ * pages of a scan that passes there again are mapped in one long stretch behind its front,
+ * while what the last pass left behind erodes into short ones (measured: a stretch of 640 MiB
+ * behind a scan's front, the fill's last GiB in pieces of 2-122 MiB). */
+#define GAP 256u /* pages (1 MiB) */
+static uint64_t front_in(const struct mmvi_block *b, int pagemap, size_t from, size_t to,
+                         uint64_t *len)
 {
     static uint64_t e[8192]; /* the advisor thread's, under the heap lock */
     size_t page = mmvi_page_size(), run = 0;
-    uint64_t end = 0;
+    uint64_t begin = 0, end = 0, best = 0, best_len = 0;
     for (size_t at = from; at < to;) {
         size_t n = to - at < 8192 ? to - at : 8192;
         ssize_t got = pread(pagemap, e, n * 8, (off_t)((b->addr / page + at) * 8));
@@ -298,28 +312,35 @@ static uint64_t run_end(const struct mmvi_block *b, int pagemap, size_t from, si
         n = (size_t)got / 8;
         for (size_t i = 0; i < n; i++) {
             run = e[i] >> 63 ? run + 1 : 0;
-            if (run >= RUN)
-                end = at + i + 1;
+            if (run < RUN)
+                continue;
+            uint64_t here = at + i + 1;
+            if (run == RUN && (!end || here - RUN - end > GAP))
+                begin = here - RUN; /* a new stretch */
+            end = here;
+            if (end - begin >= best_len) {
+                best = end;
+                best_len = end - begin;
+            }
         }
         at += n;
     }
     mmvi_stat_add(MMVI_STAT_ADVISE_SAMPLES, to > from ? to - from : 0);
-    return end;
+    *len = best_len;
+    return best;
 }
 
-/* The front of b now: near the last one, or anywhere in b at a whole-block round. */
-static uint64_t front_of(const struct mmvi_block *b, int pagemap)
+/* The front of b now: near the last one, or anywhere in b at a whole-block round (a front that
+ * moved elsewhere: a new pass). */
+static uint64_t front_of(const struct mmvi_block *b, int pagemap, uint64_t *len)
 {
     size_t pages = b->size / mmvi_page_size();
-    uint64_t last = b->ra_front, front = 0;
-    if (last) {
-        size_t from = last > FRONT_BACK ? last - FRONT_BACK : 0;
-        size_t to = pages - last > FRONT_AHEAD ? last + FRONT_AHEAD : pages;
-        front = run_end(b, pagemap, from, to);
-    }
-    if (!front && (!last || rounds % WHOLE_EVERY == 0))
-        front = run_end(b, pagemap, 0, pages);
-    return front;
+    uint64_t last = b->ra_front;
+    if (!last || rounds % WHOLE_EVERY == 0)
+        return front_in(b, pagemap, 0, pages, len);
+    size_t from = last > FRONT_BACK ? last - FRONT_BACK : 0;
+    size_t to = pages - last > FRONT_AHEAD ? last + FRONT_AHEAD : pages;
+    return front_in(b, pagemap, from, to, len);
 }
 
 /* While b is the one block whose front moves forward, the kernel reads ahead of it as for
@@ -337,14 +358,14 @@ static void follow(struct mmvi_block *b, int on)
  * whether it moved forward two rounds in a row: a fill or a scan under way. */
 static int track(struct mmvi_block *b, int pagemap)
 {
-    uint64_t last = b->ra_front, front = front_of(b, pagemap);
+    uint64_t last = b->ra_front, len = 0, front = front_of(b, pagemap, &len);
     int moving = front > last;
     b->ra_ahead = moving ? (uint8_t)(b->ra_ahead < 255 ? b->ra_ahead + 1 : 255) : 0;
     if (front)
         b->ra_front = front;
     if (front && front < b->ra_written) /* a new pass from the start */
         b->ra_written = b->ra_dropped = 0;
-    return front && b->ra_ahead >= 2;
+    return front && (b->ra_ahead >= 2 || (moving && len >= LONG_STRETCH));
 }
 
 /* The pages of b behind its front: written back, then dropped a round later. */
@@ -365,6 +386,66 @@ static void push_behind(struct mmvi_block *b)
         mmvi_stat_add(MMVI_STAT_BEHIND_WRITTEN, len);
         b->ra_written = front - lag;
     }
+}
+
+/* ---- ahead of the front: room for large folios ----------------------------------------------
+ * The kernel reads a fill's or a scan's way in folios of up to 2 MiB (ext4 and most others since
+ * Linux 6.x), but only into a range that holds no cached page yet: pages left here and there by
+ * random access before (a quarter of a block, say) make it read one page per folio. Then the
+ * program's thread, in the group's reclaim, pays for each page on its own (its LRU, its rmap
+ * walk, its TLB flush), and the scan is bound by that CPU instead of the disk: 0.86-0.97 GB/s
+ * after random read-modify-writes against 1.8-2.6 GB/s after a fill alone, with 99.7% of the
+ * folios read at order 0 instead of 90% at order 9 (perf, bench/README.md). So the advisor drops
+ * the 2 MiB chunks ahead of the front that are cached only here and there (under half their
+ * pages): reading all of a chunk in one folio costs less than reclaiming its pages one by one.
+ * A chunk cached mostly or wholly (a scan over what fits, the kernel's own read-ahead) is left
+ * alone, and so is the read-ahead window right at the front. Dirty pages are not dropped: their
+ * writeback starts, and a later round drops them once clean, if the front is still behind. */
+#define CHUNK ((size_t)2 << 20)          /* the largest folio the kernel reads into a file */
+#define AHEAD_SKIP ((size_t)16 << 20)    /* past the front: read-ahead may be in flight there */
+#define AHEAD_SPAN ((size_t)256 << 20)   /* looked at per round: a round's way, at 2.5 GB/s */
+
+/* Is chunk c of the mincore vector v cached only here and there (some pages, under half)? */
+static int sparse_chunk(const unsigned char *v, size_t c, size_t per)
+{
+    size_t cached = 0;
+    for (size_t i = c * per; i < (c + 1) * per; i++)
+        cached += v[i] & 1;
+    return cached && cached < per / 2;
+}
+
+/* Drops the chunks of [from, to) (chunk-aligned byte offsets in b) cached only here and there,
+ * each run of adjacent ones in one call. */
+static void clear_chunks(struct mmvi_block *b, size_t from, size_t to)
+{
+    static unsigned char v[8 * CHUNK / 4096]; /* the advisor thread's, under the heap lock */
+    size_t per = CHUNK / mmvi_page_size(), step = sizeof v / per * CHUNK;
+    for (size_t at = from; at < to; at += step) {
+        size_t n = ((to - at < step ? to - at : step)) / CHUNK, run = 0;
+        if (mincore((void *)(b->addr + at), n * CHUNK, v) != 0)
+            return;
+        for (size_t c = 0; c <= n; c++) {
+            if (c < n && sparse_chunk(v, c, per)) {
+                run++;
+                continue;
+            }
+            if (run && mmvi_block_drop_range(b, at + (c - run) * CHUNK, run * CHUNK) != 0)
+                return;
+            mmvi_stat_add(MMVI_STAT_AHEAD_CLEARED, run * CHUNK);
+            run = 0;
+        }
+    }
+}
+
+static void clear_ahead(struct mmvi_block *b)
+{
+    size_t front = (size_t)b->ra_front * mmvi_page_size();
+    size_t from = (front + AHEAD_SKIP + CHUNK - 1) / CHUNK * CHUNK;
+    size_t to = (from + AHEAD_SPAN) / CHUNK * CHUNK;
+    if (to > b->size / CHUNK * CHUNK)
+        to = b->size / CHUNK * CHUNK;
+    if (from < to)
+        clear_chunks(b, from, to);
 }
 
 void mmvi_advise_freed(struct mmvi_block *b)
@@ -401,6 +482,7 @@ static void push_blocks(struct tally *t)
     if (streams == 1) {
         follow(streaming, mmvi_opt.behind == MMVI_BEHIND_ON);
         push_behind(streaming);
+        clear_ahead(streaming);
     }
 }
 

@@ -1061,6 +1061,52 @@ static int cmd_sequential(size_t mib, size_t passes)
     return 0;
 }
 
+/* One block of MIB filled in order, then UPDATES random pages rewritten (left cached here and
+ * there, many of them dirty), then read in order at most 400 MB/s (a pause of 10 ms every
+ * 4 MiB: the advisor gets its rounds), every word checked: what the advisor cleared ahead of
+ * the scan's front (MMVEC_BEHIND) must not lose a rewritten page. */
+static uint64_t scatter_word(size_t k, int rewritten)
+{
+    return rewritten ? ~(k * 2654435761u) : k * 2654435761u;
+}
+
+static int cmd_scatter(size_t mib, size_t updates)
+{
+    size_t size = mib << 20, n = size / 8, pages = size / PAGE, per = PAGE / 8;
+    uint64_t *a = malloc(size);
+    unsigned char *hit = calloc(pages, 1);
+    if (!a || !hit)
+        bad("malloc(%zu MiB) failed", mib);
+    for (size_t k = 0; k < n; k++)
+        a[k] = scatter_word(k, 0);
+    uint64_t seed = 99;
+    for (size_t i = 0; i < updates; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        size_t p = (size_t)((seed >> 17) % pages);
+        if (!hit[p])
+            for (size_t k = p * per; k < (p + 1) * per; k++)
+                a[k] = scatter_word(k, 1);
+        hit[p] = 1;
+    }
+    uint64_t wrong = 0;
+    for (size_t k = 0; k < n; k++) {
+        wrong += a[k] != scatter_word(k, hit[k / per]);
+        if (k % (4 * M / 8) == 4 * M / 8 - 1)
+            usleep(10000);
+    }
+    if (wrong)
+        bad("%llu words read back wrong after the scattered rewrites", (unsigned long long)wrong);
+    char path[4096];
+    mmv_stats s = stats();
+    printf("file=%d\nahead_cleared=%llu\nbehind_written=%llu\n",
+           mmv_block_path(a, path, sizeof path) == 0, (unsigned long long)s.ahead_cleared,
+           (unsigned long long)s.behind_written);
+    print_stats("");
+    free(hit);
+    free(a);
+    return 0;
+}
+
 /* ---- a living fork child while the parent rewrites its heap out of core -------------------- */
 
 #define LIVE_BLOCK (64 * M)
@@ -1175,10 +1221,12 @@ int main(int argc, char **argv)
         rc = cmd_forklive(num(argv[2]));
     else if (!strcmp(cmd, "sequential") && argc == 4 && num(argv[2]) && num(argv[3]))
         rc = cmd_sequential(num(argv[2]), num(argv[3]));
+    else if (!strcmp(cmd, "scatter") && argc == 4 && num(argv[2]) && num(argv[3]))
+        rc = cmd_scatter(num(argv[2]), num(argv[3]));
     else
         dprintf(STDERR_FILENO, "usage: placement place COUNT MIB | fit COUNT MIB PASSES | hook "
                 "COUNT MIB SMALL_MIB [writer|sparse] | cached COUNT MIB SMALL_MIB | realloc "
                 "[thread] | fork MODE | file | many TOTAL_MIB MIB | budget COUNT MIB | budget-reuse MIB MIB2 | untouched COUNT MIB | readaround MIB READS | "
-                "sequential MIB PASSES | forklive TOTAL_MIB\n");
+                "sequential MIB PASSES | scatter MIB UPDATES | forklive TOTAL_MIB\n");
     return rc;
 }
