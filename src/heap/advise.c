@@ -34,8 +34,8 @@
  * system calls each) only while reads outrun faults or a spell runs; a decision reads the
  * block's whole page table (about 2 ms per GiB) with the heap lock held, so that large
  * requests of other threads may wait that long then. Behind the front: a window of the page
- * table per large block and round (a fraction of a millisecond), the whole block every third
- * round, and ahead of a front one mincore of 256 MiB.
+ * table per large block and round (a fraction of a millisecond), the whole block every third (Nth
+ * for N GiB) round, and ahead of a front one mincore of 256 MiB.
  * The thread blocks every signal, never writes into a block and keeps no descriptor between
  * rounds. All it changes is under
  * the heap lock, by trylock: it never makes the program wait (a busy round is skipped). */
@@ -272,14 +272,15 @@ static void check_waste(const struct tally *t, uint64_t now)
  * for writeback in reclaim), nothing else moved beyond this machine's noise; `on` (also drop
  * and read ahead) won fills as often but scans moved both ways, in eight runs (bench/README.md).
  * The front is looked for near where it was (a window: a fraction of a millisecond), the whole
- * block every third round (a few ms per GiB: a new pass starts elsewhere, and the first whole
- * look used to come up to a second into a scan of two to four); only a front that moved forward
+ * block every third round, or for a block of N GiB every Nth (about 2 ms per GiB: a new pass
+ * starts elsewhere, and the first whole look used to come up to a second into a scan of two to
+ * four); only a front that moved forward
  * two rounds in a row counts, or once at the end of a stretch of 32 MiB (random access to a
  * small region also makes long runs of mapped pages, that jump around). */
 #define BEHIND_LAG ((size_t)16 << 20) /* bytes behind the front left alone: a scan may turn back */
 #define FRONT_BACK 8192u              /* pages looked at behind the last front (32 MiB) ... */
 #define FRONT_AHEAD 131072u           /* ... and ahead of it (512 MiB: more than a round's fill) */
-#define WHOLE_EVERY 3                 /* rounds between looks at the whole block */
+#define WHOLE_EVERY 3                 /* rounds between looks at the whole block (at least) */
 #define LONG_STRETCH 8192u            /* pages (32 MiB) mapped in a stretch: a pass under way as
                                          soon as its end moves forward */
 
@@ -336,7 +337,9 @@ static uint64_t front_of(const struct mmvi_block *b, int pagemap, uint64_t *len)
 {
     size_t pages = b->size / mmvi_page_size();
     uint64_t last = b->ra_front;
-    if (!last || rounds % WHOLE_EVERY == 0)
+    /* every third round, and a GiB's worth per round at most (~2 ms with the heap lock held) */
+    size_t every = b->size >> 30 > WHOLE_EVERY ? b->size >> 30 : WHOLE_EVERY;
+    if (!last || rounds % every == 0)
         return front_in(b, pagemap, 0, pages, len);
     size_t from = last > FRONT_BACK ? last - FRONT_BACK : 0;
     size_t to = pages - last > FRONT_AHEAD ? last + FRONT_AHEAD : pages;
