@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -444,13 +445,32 @@ static void save_stderr(void)
     }
 }
 
+/* Is it this thread's turn to read the options? The first thread reads them; one that comes
+ * meanwhile waits for it (a few dozen variables: microseconds), so that no thread sees them half
+ * written and no two write them at once (TSan caught two first mallocs doing that). A waiter
+ * gives up after about a second and reads them itself: the reader may be gone (a fork child of
+ * a thread that forked meanwhile), and reading twice writes the same values. No lock: this runs
+ * before anything is set up, inside the first malloc. */
+static int read_state; /* 0: unread, 1: being read, 2: read */
+
+static int my_turn(void)
+{
+    int *state = &read_state, expect = 0;
+    if (__atomic_load_n(state, __ATOMIC_ACQUIRE) == 2)
+        return 0;
+    if (__atomic_compare_exchange_n(state, &expect, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return 1;
+    for (int i = 0; i < 100000 && __atomic_load_n(state, __ATOMIC_ACQUIRE) != 2; i++)
+        sched_yield();
+    return __atomic_load_n(state, __ATOMIC_ACQUIRE) != 2;
+}
+
 void mmvi_options_init(void)
 {
-    static int done;
-    if (__atomic_load_n(&done, __ATOMIC_ACQUIRE))
+    static __thread int reading __attribute__((tls_model("initial-exec")));
+    if (reading || !my_turn())
         return;
-    /* Two threads racing here both parse the same environment into the same values: harmless,
-     * and it keeps this path free of locks before anything is set up. */
+    reading = 1; /* anything below that comes back here finds the options as they are so far */
     if (getauxval(AT_SECURE)) {
         mmvi_opt.secure = 1;
         mmvi_opt.disable = 1;
@@ -463,7 +483,8 @@ void mmvi_options_init(void)
         if (mmvi_opt.stats)
             save_stderr();
     }
-    __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+    reading = 0;
+    __atomic_store_n(&read_state, 2, __ATOMIC_RELEASE);
     if (mmvi_opt.show_config)
         mmvi_options_print(STDERR_FILENO);
 }

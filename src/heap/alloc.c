@@ -58,16 +58,19 @@ static void route_init(void)
 /* Is a request of n bytes a segment block? Reads the options on the first call. */
 static int routed(size_t n)
 {
-    if (unlikely(__atomic_load_n(&mmvi_route.min, __ATOMIC_ACQUIRE) == 0))
+    size_t min = __atomic_load_n(&mmvi_route.min, __ATOMIC_ACQUIRE);
+    if (unlikely(min == 0)) {
         route_init();
-    return n >= mmvi_route.min && n <= mmvi_opt.threshold_max && !in_large;
+        min = __atomic_load_n(&mmvi_route.min, __ATOMIC_ACQUIRE);
+    }
+    return n >= min && n <= mmvi_opt.threshold_max && !in_large;
 }
 
 size_t mmv_threshold(void)
 {
     if (__atomic_load_n(&mmvi_route.min, __ATOMIC_ACQUIRE) == 0)
         route_init();
-    return mmvi_route.min;
+    return __atomic_load_n(&mmvi_route.min, __ATOMIC_ACQUIRE);
 }
 
 /* ---- jemalloc, for everything small and for fallbacks ------------------------------------- */
@@ -606,7 +609,7 @@ void *mmv_calloc(size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (likely(total < mmvi_route.min))
+    if (likely(total < mmvi_route_min()))
         return small_alloc(total, 0, 1);
     /* A fresh segment file reads as zeros: its pages are not touched here. */
     return routed(total) ? large_alloc(total, 1, 1, 0) : small_alloc(total, 0, 1);
