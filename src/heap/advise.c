@@ -37,8 +37,9 @@
  * table per large block and round (a fraction of a millisecond), the whole block every third (Nth
  * for N GiB) round, and ahead of a front one mincore of 256 MiB.
  * The thread blocks every signal, never writes into a block and keeps no descriptor between
- * rounds. All it changes is under
- * the heap lock, by trylock: it never makes the program wait (a busy round is skipped). */
+ * rounds. All it changes is under the heap lock, by trylock: it never makes the program wait (a
+ * busy round is skipped); only the page-cache drop of the chunks cleared ahead of a front
+ * (posix_fadvise on the file, which may wait for the disk's queue) comes after the lock. */
 #define _GNU_SOURCE
 #include "advise.h"
 
@@ -417,8 +418,47 @@ static int sparse_chunk(const unsigned char *v, size_t c, size_t per)
     return cached && cached < per / 2;
 }
 
-/* Drops the chunks of [from, to) (chunk-aligned byte offsets in b) cached only here and there,
- * each run of adjacent ones in one call. */
+/* The chunks unmapped this round, to drop from the page cache once the heap lock is released:
+ * POSIX_FADV_DONTNEED starts the writeback of the dirty pages in its range and waits for room in
+ * the disk's queue, which took over a second once, and touches only our file's page cache, not
+ * the address space (safe even if the block is freed meanwhile). The advisor thread's own. */
+#define MAX_DROPS 32
+static struct {
+    int fd;     /* the block's file, or -1 */
+    unsigned n; /* ranges below */
+    struct {
+        size_t off, len;
+    } r[MAX_DROPS];
+} drops = {.fd = -1};
+
+/* Unmaps [off, off+len) of b, and queues it to be dropped. Whether to go on. */
+static int unmap_chunks(struct mmvi_block *b, size_t off, size_t len)
+{
+    if (drops.n == MAX_DROPS || (drops.fd < 0 && (drops.fd = mmvi_block_open_file(b)) < 0))
+        return 0;
+    if (mmvi_block_unmap_range(b, off, len) != 0)
+        return 0;
+    drops.r[drops.n].off = off;
+    drops.r[drops.n++].len = len;
+    mmvi_stat_add(MMVI_STAT_AHEAD_CLEARED, len);
+    return 1;
+}
+
+/* After the lock: the chunks unmapped this round leave the page cache. The descriptor is taken
+ * out first: a fork child (mmvi_advise_forget) closes only one still listed, never a number
+ * this thread closed already (the child's program may own that number by then). */
+static void drop_unmapped(void)
+{
+    int fd = __atomic_exchange_n(&drops.fd, -1, __ATOMIC_SEQ_CST);
+    for (unsigned i = 0; fd >= 0 && i < drops.n; i++)
+        posix_fadvise(fd, (off_t)drops.r[i].off, (off_t)drops.r[i].len, POSIX_FADV_DONTNEED);
+    drops.n = 0;
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Unmaps the chunks of [from, to) (chunk-aligned byte offsets in b) cached only here and there,
+ * each run of adjacent ones in one call, and queues them for drop_unmapped. */
 static void clear_chunks(struct mmvi_block *b, size_t from, size_t to)
 {
     static unsigned char v[8 * CHUNK / 4096]; /* the advisor thread's, under the heap lock */
@@ -432,9 +472,8 @@ static void clear_chunks(struct mmvi_block *b, size_t from, size_t to)
                 run++;
                 continue;
             }
-            if (run && mmvi_block_drop_range(b, at + (c - run) * CHUNK, run * CHUNK) != 0)
+            if (run && !unmap_chunks(b, at + (c - run) * CHUNK, run * CHUNK))
                 return;
-            mmvi_stat_add(MMVI_STAT_AHEAD_CLEARED, run * CHUNK);
             run = 0;
         }
     }
@@ -534,6 +573,7 @@ static void tick(void)
     if (t.pagemap >= 0)
         close(t.pagemap);
     pthread_mutex_unlock(&mmvi_heap.lock);
+    drop_unmapped();
     mmvi_live_update(); /* the figures of a program that touches its blocks but asks for none */
 }
 
@@ -640,6 +680,10 @@ void mmvi_advise_forget(void)
     adv.random_blocks = 0;
     adv.waste_ticks = 0;
     adv.spell_end_ms = 0;
+    if (drops.fd >= 0) /* the parent's advisor was between its lock and its drops: ours here */
+        close(drops.fd);
+    drops.fd = -1;
+    drops.n = 0;
     for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
         if (b->ra_random) { /* the advice came with the mapping: no spell ends it here */
             mmvi_os_advise((void *)b->addr, b->size, MADV_NORMAL);

@@ -212,21 +212,16 @@ void mmvi_block_write_range(const struct mmvi_block *b, size_t off, size_t len)
     mmvi_os_close(fd);
 }
 
-int mmvi_block_drop_range(const struct mmvi_block *b, size_t off, size_t len)
+int mmvi_block_unmap_range(const struct mmvi_block *b, size_t off, size_t len)
 {
     if (b->backing != MMVI_BACK_FILE || b->frozen)
         return -EINVAL; /* MADV_DONTNEED would discard private pages */
-    int fd = open_own(b, O_RDONLY);
-    if (fd < 0)
-        return fd;
-    /* Unmapped first: the page cache drops only pages nobody maps. A dirty page keeps its
-     * dirt (zapping moves it to the page), and its writeback starts here. */
-    int rc = madvise((void *)(b->addr + off), len, MADV_DONTNEED) == 0 &&
-                     posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED) == 0
-                 ? 0
-                 : -errno;
-    mmvi_os_close(fd);
-    return rc;
+    return madvise((void *)(b->addr + off), len, MADV_DONTNEED) == 0 ? 0 : -errno;
+}
+
+int mmvi_block_open_file(const struct mmvi_block *b)
+{
+    return open_own(b, O_RDONLY);
 }
 
 /* ---- shrink and grow ------------------------------------------------------------------------ */

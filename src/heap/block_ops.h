@@ -96,10 +96,14 @@ MMVI_HIDDEN int mmvi_block_refile(struct mmvi_block *b, int hold, int pagemap, u
 /* Starts writing back [off, off+len) of b's file (asynchronous; nothing when b has none). */
 MMVI_HIDDEN void mmvi_block_write_range(const struct mmvi_block *b, size_t off, size_t len);
 
-/* Drops [off, off+len) of a shared file block from memory: unmapped, and its clean pages out
- * of the page cache; dirty ones are written back (asynchronously) and stay. Nothing is lost: the
- * file holds every page. 0 or a negative errno (-EINVAL for a block not mapped shared). */
-MMVI_HIDDEN int mmvi_block_drop_range(const struct mmvi_block *b, size_t off, size_t len);
+/* Unmaps [off, off+len) of a block mapped shared over its file (MADV_DONTNEED: a dirty page
+ * hands its dirt to the page cache; nothing is lost), under the lock. 0 or a negative errno
+ * (-EINVAL for any other mapping, whose private pages it would discard). */
+MMVI_HIDDEN int mmvi_block_unmap_range(const struct mmvi_block *b, size_t off, size_t len);
+
+/* b's own file, opened read-only in our folder (for posix_fadvise and the like, which touch
+ * only the page cache: safe after the lock is released). A descriptor or a negative errno. */
+MMVI_HIDDEN int mmvi_block_open_file(const struct mmvi_block *b);
 
 /* In the parent, under the lock, once the child has its copy (or, while children map the file,
  * when memory is tight): b's memory as it is now moves into a new file of ours (chunk by chunk,
