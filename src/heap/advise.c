@@ -275,9 +275,9 @@ static void check_waste(const struct tally *t, uint64_t now)
  * The front is looked for near where it was (a window: a fraction of a millisecond), the whole
  * block every third round, or for a block of N GiB every Nth (about 2 ms per GiB: a new pass
  * starts elsewhere, and the first whole look used to come up to a second into a scan of two to
- * four); only a front that moved forward
- * two rounds in a row counts, or once at the end of a stretch of 32 MiB (random access to a
- * small region also makes long runs of mapped pages, that jump around). */
+ * four); only a front that moved forward two rounds in a row counts, or once at the end of a
+ * stretch of 32 MiB (random access to a small region also makes long runs of mapped pages, that
+ * jump around). */
 #define BEHIND_LAG ((size_t)16 << 20) /* bytes behind the front left alone: a scan may turn back */
 #define FRONT_BACK 8192u              /* pages looked at behind the last front (32 MiB) ... */
 #define FRONT_AHEAD 131072u           /* ... and ahead of it (512 MiB: more than a round's fill) */
@@ -358,8 +358,8 @@ static void follow(struct mmvi_block *b, int on)
     b->ra_seq = (uint8_t)on;
 }
 
-/* Looks for b's front this round, and follows it (MADV_SEQUENTIAL while it moves). Returns
- * whether it moved forward two rounds in a row: a fill or a scan under way. */
+/* Looks for b's front this round. Returns whether it moved forward two rounds in a row, or this
+ * round at the end of a stretch of LONG_STRETCH pages: a fill or a scan under way. */
 static int track(struct mmvi_block *b, int pagemap)
 {
     uint64_t last = b->ra_front, len = 0, front = front_of(b, pagemap, &len);
