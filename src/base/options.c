@@ -8,13 +8,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
-#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -448,8 +448,9 @@ static void save_stderr(void)
 /* Is it this thread's turn to read the options? The first thread reads them; one that comes
  * meanwhile waits for it (a few dozen variables: microseconds), so that no thread sees them half
  * written and no two write them at once (TSan caught two first mallocs doing that). A waiter
- * gives up after about a second and reads them itself: the reader may be gone (a fork child of
- * a thread that forked meanwhile), and reading twice writes the same values. No lock: this runs
+ * gives up after 100,000 yields (a tenth of a second or more) and reads them itself: the reader
+ * may be gone (in the fork child of a thread that forked meanwhile), and reading twice writes
+ * the same values. No lock: this runs
  * before anything is set up, inside the first malloc. */
 static int read_state; /* 0: unread, 1: being read, 2: read */
 
