@@ -1035,6 +1035,18 @@ static int cmd_readaround(size_t mib, size_t reads)
     return 0;
 }
 
+/* Whether block a is a file, and what the advisor did around its fronts (MMVEC_BEHIND), then the
+ * stats. */
+static void print_fronts(const void *a)
+{
+    char path[4096];
+    mmv_stats s = stats();
+    printf("file=%d\nbehind_written=%llu\nbehind_dropped=%llu\nahead_cleared=%llu\n",
+           mmv_block_path(a, path, sizeof path) == 0, (unsigned long long)s.behind_written,
+           (unsigned long long)s.behind_dropped, (unsigned long long)s.ahead_cleared);
+    print_stats("");
+}
+
 /* One block of MIB filled in order then read back in order PASSES times, every word checked:
  * what the advisor pushed out behind the fronts (MMVEC_BEHIND). */
 static int cmd_sequential(size_t mib, size_t passes)
@@ -1051,12 +1063,7 @@ static int cmd_sequential(size_t mib, size_t passes)
             wrong += a[k] != k * 2654435761u;
     if (wrong)
         bad("%llu words read back wrong", (unsigned long long)wrong);
-    char path[4096];
-    mmv_stats s = stats();
-    printf("file=%d\nbehind_written=%llu\nbehind_dropped=%llu\n",
-           mmv_block_path(a, path, sizeof path) == 0, (unsigned long long)s.behind_written,
-           (unsigned long long)s.behind_dropped);
-    print_stats("");
+    print_fronts(a);
     free(a);
     return 0;
 }
@@ -1096,12 +1103,7 @@ static int cmd_scatter(size_t mib, size_t updates)
     }
     if (wrong)
         bad("%llu words read back wrong after the scattered rewrites", (unsigned long long)wrong);
-    char path[4096];
-    mmv_stats s = stats();
-    printf("file=%d\nahead_cleared=%llu\nbehind_written=%llu\n",
-           mmv_block_path(a, path, sizeof path) == 0, (unsigned long long)s.ahead_cleared,
-           (unsigned long long)s.behind_written);
-    print_stats("");
+    print_fronts(a);
     free(hit);
     free(a);
     return 0;
