@@ -9,8 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* MMVEC_BEHIND: write (the default: written back early), on (also dropped once clean, and read
- * ahead as for read(2)), off (left to the kernel). */
+/* MMVEC_BEHIND: write (the default: written back early, and dropped once clean behind a fill of
+ * a block larger than the memory limit), on (dropped behind every pass, and read ahead as for
+ * read(2)), off (left to the kernel). */
 enum mmvi_behind { MMVI_BEHIND_OFF = 0, MMVI_BEHIND_ON = 1, MMVI_BEHIND_WRITE = 2 };
 
 enum mmvi_fork_mode { MMVI_FORK_PRIVATE, MMVI_FORK_COPY, MMVI_FORK_SHARED };

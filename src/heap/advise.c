@@ -1,7 +1,8 @@
 /* The advisor: how file blocks are used out of core, and what the kernel should do about it.
  * Two jobs: read-around off where it is wasted (MMVEC_ADVICE=auto, below), and, out of core,
- * the way of a fill or a scan: the pages behind its front written back early (MMVEC_BEHIND=write,
- * the default; with MMVEC_BEHIND=on also dropped, and read ahead: "behind the front"), and the
+ * the way of a fill or a scan: the pages behind its front written back early, and dropped once
+ * clean behind a fill of a block larger than the memory limit (MMVEC_BEHIND=write, the default;
+ * with MMVEC_BEHIND=on dropped behind every pass, and read ahead: "behind the front"), and the
  * chunks ahead of it that are cached only here and there dropped, for large folios ("ahead of
  * the front").
  *
@@ -93,6 +94,7 @@ static struct {
 
 struct tally {
     uint64_t read;   /* bytes read from disk since the last round */
+    uint64_t dirtied; /* bytes the process dirtied for the disk since the last round */
     uint64_t faults; /* page faults, major and minor */
     int pagemap;     /* /proc/self/pagemap for this round, or -1 */
 };
@@ -268,10 +270,11 @@ static void check_waste(const struct tally *t, uint64_t now)
  * (sync_file_range) and, a round later, when they are clean, drops them (MADV_PAGEOUT): on
  * another core, before the program's thread needs the memory; and while the front moves the
  * block is MADV_SEQUENTIAL (the kernel's read-ahead instead of read-around). The default,
- * MMVEC_BEHIND=write, does only the writeback: in two A/B runs every single-stream fill was
- * 1.12-1.92x faster (a cgroup v1 group does not throttle dirtying: the program's thread waited
- * for writeback in reclaim), nothing else moved beyond this machine's noise; `on` (also drop
- * and read ahead) won fills as often but scans moved both ways, in eight runs (bench/README.md).
+ * MMVEC_BEHIND=write, does the writeback, and the drop only behind a fill of a block larger than
+ * the limit (drop_behind): the writeback alone made single-stream fills 1.12-1.92x faster (a
+ * cgroup v1 group does not throttle dirtying: the program's thread waited for writeback in
+ * reclaim), and the drop behind them 1.36x faster again (4 GiB); `on` (drop behind every pass, and
+ * read ahead) won fills as often but scans moved both ways, in eight runs (bench/README.md).
  * The front is looked for near where it was (a window: a fraction of a millisecond), the whole
  * block every third round, or for a block of N GiB every Nth (about 2 ms per GiB: a new pass
  * starts elsewhere, and the first whole look used to come up to a second into a scan of two to
@@ -372,23 +375,45 @@ static int track(struct mmvi_block *b, int pagemap)
     return front && (b->ra_ahead >= 2 || (moving && len >= LONG_STRETCH));
 }
 
-/* The pages of b behind its front: written back, then dropped a round later. */
-static void push_behind(struct mmvi_block *b)
+/* Are the pages b's pass leaves behind its front to be dropped too? With MMVEC_BEHIND=on,
+ * always; with write (the default), behind a fill of a block larger than the memory limit. Such a
+ * block cannot stay cached whole, so what the pass leaves behind is gone before another pass
+ * reaches it anyway, and the program's thread no longer has to reclaim those pages itself
+ * while it faults, waiting for their writeback: a 4 GiB fill in 1 GiB 1.36x faster (median of
+ * 14 A/B rounds; 2 GiB in 512 MiB: 1.05x), though the scan right after it, which meets the
+ * writeback the fill no longer waited for, 0.89x (bench/README.md). A scan's pages are clean,
+ * cheap for the kernel to reclaim, and dropping them too made a scan after random writes
+ * 0.84x as fast (median of 9): a pass that dirtied less than half of its way this round (the
+ * process's write accounting, getrusage) is left to the kernel. */
+static int drop_behind(const struct mmvi_block *b, uint64_t limit, uint64_t way, uint64_t dirtied)
+{
+    return mmvi_opt.behind == MMVI_BEHIND_ON ||
+           (b->size > limit && 2 * dirtied >= way);
+}
+
+/* The pages of b behind its front: written back, and dropped (MADV_PAGEOUT) where drop_behind
+ * says so. A drop reaches back to what the round before wrote back: a fill's pages are still
+ * under writeback at the first try (reclaim skips those) and go at the second, a round later;
+ * a scan's (with `on`) are clean and go at once. */
+static void push_behind(struct mmvi_block *b, uint64_t limit, uint64_t last_front,
+                        uint64_t dirtied)
 {
     size_t page = mmvi_page_size(), lag = BEHIND_LAG / page;
-    uint64_t front = b->ra_front;
-    if (mmvi_opt.behind == MMVI_BEHIND_ON && b->ra_written > b->ra_dropped) {
-        /* written back a round ago: clean by now */
-        size_t len = (b->ra_written - b->ra_dropped) * page;
-        if (madvise((void *)(b->addr + b->ra_dropped * page), len, MADV_PAGEOUT) == 0)
-            mmvi_stat_add(MMVI_STAT_BEHIND_DROPPED, len);
-        b->ra_dropped = b->ra_written;
-    }
+    uint64_t front = b->ra_front, last = b->ra_written;
     if (front > lag && front - lag > b->ra_written) {
         size_t len = (front - lag - b->ra_written) * page;
         mmvi_block_write_range(b, b->ra_written * page, len);
         mmvi_stat_add(MMVI_STAT_BEHIND_WRITTEN, len);
         b->ra_written = front - lag;
+    }
+    uint64_t way = front > last_front ? (front - last_front) * page : 0;
+    if (!drop_behind(b, limit, way, dirtied)) {
+        b->ra_dropped = b->ra_written; /* left to the kernel */
+    } else if (b->ra_written > b->ra_dropped) {
+        size_t len = (b->ra_written - b->ra_dropped) * page;
+        if (madvise((void *)(b->addr + b->ra_dropped * page), len, MADV_PAGEOUT) == 0)
+            mmvi_stat_add(MMVI_STAT_BEHIND_DROPPED, (b->ra_written - last) * page);
+        b->ra_dropped = last;
     }
 }
 
@@ -505,6 +530,7 @@ static void push_blocks(struct tally *t)
 {
     uint64_t limit = mmvi_pressure_limit();
     struct mmvi_block *streaming = NULL;
+    uint64_t streaming_was = 0; /* its front a round ago */
     int streams = 0;
     rounds++;
     for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next) {
@@ -513,8 +539,10 @@ static void push_blocks(struct tally *t)
         if (t->pagemap < 0 &&
             (t->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)) < 0)
             return;
+        uint64_t was = b->ra_front;
         if (track(b, t->pagemap)) {
             streaming = b;
+            streaming_was = was;
             streams++;
         }
     }
@@ -523,7 +551,7 @@ static void push_blocks(struct tally *t)
             follow(b, 0); /* no longer the one stream (or memory no longer tight) */
     if (streams == 1) {
         follow(streaming, mmvi_opt.behind == MMVI_BEHIND_ON);
-        push_behind(streaming);
+        push_behind(streaming, limit, streaming_was, t->dirtied);
         clear_ahead(streaming);
     }
 }
@@ -563,6 +591,7 @@ static void tick(void)
         return; /* the counters keep: the next round sees both */
     struct tally t = {
         .read = (uint64_t)(ru.ru_inblock - adv.last.ru_inblock) * 512,
+        .dirtied = (uint64_t)(ru.ru_oublock - adv.last.ru_oublock) * 512,
         .faults = (uint64_t)(ru.ru_majflt - adv.last.ru_majflt + ru.ru_minflt -
                              adv.last.ru_minflt),
         .pagemap = -1,
