@@ -267,9 +267,9 @@ static void check_waste(const struct tally *t, uint64_t now)
  * will not touch again soon (the block cannot stay cached whole anyway). Left to the kernel, the
  * program's own thread reclaims them when it faults, and a fill's dirty pages wait there for
  * their writeback. So the advisor starts their writeback a lag behind the front
- * (sync_file_range) and, a round later, when they are clean, drops them (MADV_PAGEOUT): on
- * another core, before the program's thread needs the memory; and while the front moves the
- * block is MADV_SEQUENTIAL (the kernel's read-ahead instead of read-around). The default,
+ * (sync_file_range) and, where drop_behind says so, drops them once clean (MADV_PAGEOUT): on
+ * another core, before the program's thread needs the memory; and with `on`, while the front
+ * moves, the block is MADV_SEQUENTIAL (the kernel's read-ahead, not read-around). The default,
  * MMVEC_BEHIND=write, does the writeback, and the drop only behind a fill of a block larger than
  * the limit (drop_behind): the writeback alone made single-stream fills 1.12-1.92x faster (a
  * cgroup v1 group does not throttle dirtying: the program's thread waited for writeback in
