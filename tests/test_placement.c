@@ -955,6 +955,47 @@ Test(placement, cgroup_scan_after_random_writes_clears_the_way_ahead)
     expect_no_file_left();
 }
 
+/* Blocks made, grown, cut and freed in one thread while another forks children one after the
+ * other: none inherits a descriptor of mmvec's into the blocks' folder. Each of those steps
+ * opens the block's file without the heap lock; the previous code left it to 7-603 children in
+ * each of five runs (of 850-10000 forks), and a child holding it keeps the file's disk space
+ * after we unlink it, for as long as it lives (fds.c). */
+Test(placement, forks_while_blocks_change_inherit_no_descriptor)
+{
+    skip_unless_preloadable();
+    static const char *const argv[] = {HELPER, "churn-fork", "64", "30", NULL};
+    static const char *const file[] = {"MMVEC_PLACEMENT=file", NULL};
+    struct run *r = run(argv, file);
+    expect_ok(r, "blocks made, grown, cut and freed while another thread forks");
+    cr_assert_gt(kvu(r, "forks"), 100, "only %llu forks", kvu(r, "forks"));
+    cr_assert_eq(kvu(r, "leaky_children"), 0, "%llu of %llu fork children inherited a "
+                 "descriptor into the blocks' folder", kvu(r, "leaky_children"), kvu(r, "forks"));
+    expect_no_file_left();
+}
+
+/* The same scan while another thread forks children one after the other: none inherits a
+ * descriptor of mmvec's into the block's folder. The advisor drops the chunks it cleared ahead
+ * of the front through the block's file after the heap lock; a fork landing there used to leave
+ * the child that descriptor (1-37 children of about 2000 in each of four runs of the previous
+ * code), and a daemon's child holding it keeps an unlinked file's disk space while it lives.
+ * MMVEC_FORK=shared: the parent's blocks stay its files, the advisor at work on them. */
+Test(placement, cgroup_forks_during_a_scan_inherit_no_descriptor)
+{
+    skip_unless_preloadable();
+    unsigned long long limit = 64 * MiB;
+    make_cgroup(limit);
+    static const char *const argv[] = {HELPER, "scatter-fork", "512", "40000", NULL};
+    static const char *const shared[] = {"MMVEC_FORK=shared", NULL};
+    struct run *r = run_in(argv, shared, cgroup);
+    expect_cgroup_survived(r, limit, "scattered rewrites, then a scan, forking meanwhile");
+    cr_assert_gt(kvu(r, "forks"), 100, "only %llu forks during the scan", kvu(r, "forks"));
+    cr_assert_gt(kvu(r, "ahead_cleared"), 0, "nothing cleared ahead of the front: no drop to "
+                 "fork across");
+    cr_assert_eq(kvu(r, "leaky_children"), 0, "%llu of %llu fork children inherited a "
+                 "descriptor into the block's folder", kvu(r, "leaky_children"), kvu(r, "forks"));
+    expect_no_file_left();
+}
+
 /* Out of core, the default fork mode with a child that lives while the parent rewrites its whole
  * heap: the child reads the fork's instant, and the parent's writes, kept in RAM while the child
  * maps the old files, move into new files as memory gets tight instead of filling the group

@@ -45,6 +45,7 @@
 #include "advise.h"
 
 #include "block_ops.h"
+#include "fds.h"
 #include "heap.h"
 #include "pressure.h"
 #include "publish.h"
@@ -469,17 +470,17 @@ static int unmap_chunks(struct mmvi_block *b, size_t off, size_t len)
     return 1;
 }
 
-/* After the lock: the chunks unmapped this round leave the page cache. The descriptor is taken
- * out first: a fork child (mmvi_advise_forget) closes only one still listed, never a number
- * this thread closed already (the child's program may own that number by then). */
+/* After the lock: the chunks unmapped this round leave the page cache. A fork meanwhile gives
+ * the child a copy of the descriptor, which the child closes (fds.c: it is listed until
+ * mmvi_fds_close). */
 static void drop_unmapped(void)
 {
-    int fd = __atomic_exchange_n(&drops.fd, -1, __ATOMIC_SEQ_CST);
+    int fd = drops.fd; /* only this thread sets it, under the heap lock */
     for (unsigned i = 0; fd >= 0 && i < drops.n; i++)
         posix_fadvise(fd, (off_t)drops.r[i].off, (off_t)drops.r[i].len, POSIX_FADV_DONTNEED);
+    drops.fd = -1;
     drops.n = 0;
-    if (fd >= 0)
-        close(fd);
+    mmvi_fds_close(fd);
 }
 
 /* Unmaps the chunks of [from, to) (chunk-aligned byte offsets in b) cached only here and there,
@@ -709,9 +710,8 @@ void mmvi_advise_forget(void)
     adv.random_blocks = 0;
     adv.waste_ticks = 0;
     adv.spell_end_ms = 0;
-    if (drops.fd >= 0) /* the parent's advisor was between its lock and its drops: ours here */
-        close(drops.fd);
-    drops.fd = -1;
+    drops.fd = -1; /* the parent's advisor was between its lock and its drops: mmvi_fds_child
+                      closed our copy */
     drops.n = 0;
     for (struct mmvi_block *b = mmvi_heap.blocks; b; b = b->next)
         if (b->ra_random) { /* the advice came with the mapping: no spell ends it here */

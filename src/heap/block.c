@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "block_ops.h"
 #include "disk.h"
+#include "fds.h"
 
 #include "heap.h"
 #include "log.h"
@@ -35,6 +36,17 @@ int mmvi_block_path_of(const struct mmvi_block *b, char *buf, size_t size)
     return mmvi_block_file(b->dir, b->proc, b->uuid, buf, size);
 }
 
+/* Every descriptor of a block's file is opened here (open_in, open_mapped) and closed with
+ * mmvi_fds_close: listed meanwhile, so that a fork in another thread never leaves the child one
+ * (fds.c). A descriptor or a negative errno. */
+static int open_in(int d, const char *name, int flags, mode_t mode)
+{
+    mmvi_fds_lock();
+    int fd = mmvi_fds_add(mmvi_proc_openat(d, name, flags, mode));
+    mmvi_fds_unlock();
+    return fd;
+}
+
 /* Our own file of b, opened in our folder. A descriptor or a negative errno. */
 static int open_own(const struct mmvi_block *b, int flags)
 {
@@ -42,7 +54,7 @@ static int open_own(const struct mmvi_block *b, int flags)
     if ((b->backing != MMVI_BACK_FILE && b->backing != MMVI_BACK_MIXED) || b->unlinked)
         return -ENOENT;
     file_name(b, name);
-    return mmvi_proc_openat(b->dir, name, flags, 0);
+    return open_in(b->dir, name, flags, 0);
 }
 
 /* A new file of `size` bytes (fallocated) in one of our folders (the caller made sure they are
@@ -58,14 +70,14 @@ static int new_file(struct mmvi_block *b, size_t size)
         b->dir = (uint8_t)order[i];
         mmvi_uuid_text(b->uuid);
         file_name(b, name);
-        int fd = mmvi_proc_openat(b->dir, name, O_RDWR | O_CREAT | O_EXCL, 0600);
+        int fd = open_in(b->dir, name, O_RDWR | O_CREAT | O_EXCL, 0600);
         if (fd >= 0) {
             rc = mmvi_disk_allow(fd, size);
             if (rc == 0)
                 rc = mmvi_os_resize(fd, 0, size);
             if (rc == 0)
                 return fd;
-            mmvi_os_close(fd);
+            mmvi_fds_close(fd);
             mmvi_proc_unlinkat(b->dir, name);
         } else {
             rc = fd;
@@ -101,7 +113,7 @@ static int make_file(struct mmvi_block *b, size_t size)
     void *p;
     if (rc == 0)
         rc = mmvi_os_map(fd, 0, size, (void *)b->addr, 0, &p);
-    mmvi_os_close(fd);
+    mmvi_fds_close(fd);
     if (rc < 0) {
         mmvi_proc_unlinkat(b->dir, name);
         return rc;
@@ -199,7 +211,7 @@ void mmvi_block_writeback(const struct mmvi_block *b, size_t len)
     if (fd < 0)
         return; /* freed meanwhile: nothing to write */
     mmvi_writeback_fd(fd, len);
-    mmvi_os_close(fd);
+    mmvi_fds_close(fd);
 }
 
 void mmvi_block_write_range(const struct mmvi_block *b, size_t off, size_t len)
@@ -209,7 +221,7 @@ void mmvi_block_write_range(const struct mmvi_block *b, size_t off, size_t len)
         return;
     if (sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE) == 0)
         mmvi_stat_inc(MMVI_STAT_WRITEBACKS);
-    mmvi_os_close(fd);
+    mmvi_fds_close(fd);
 }
 
 int mmvi_block_unmap_range(const struct mmvi_block *b, size_t off, size_t len)
@@ -252,7 +264,7 @@ int mmvi_block_shrink(struct mmvi_block *b, size_t size)
     if (fd >= 0) { /* gives the disk space back; harmless if it fails */
         if (ftruncate(fd, (off_t)size) == 0)
             b->file_size = size;
-        mmvi_os_close(fd);
+        mmvi_fds_close(fd);
     }
     return 0;
 }
@@ -361,7 +373,7 @@ int mmvi_block_grow(struct mmvi_block *b, size_t size)
         if (cut && ftruncate(fd, (off_t)old_file) == 0) /* harmless if it fails */
             b->file_size = old_file;
     }
-    mmvi_os_close(fd);
+    mmvi_fds_close(fd);
     return rc;
 }
 
@@ -372,7 +384,7 @@ static int map_private(struct mmvi_block *b, int fd)
 {
     void *p;
     int rc = mmvi_os_map(fd, 0, b->size, (void *)b->addr, 1, &p);
-    mmvi_os_close(fd);
+    mmvi_fds_close(fd);
     if (rc == 0)
         b->backing = MMVI_BACK_COW;
     return rc;
@@ -385,8 +397,11 @@ static int open_mapped(const struct mmvi_block *b, size_t from, size_t to, int f
     char path[80];
     snprintf(path, sizeof path, "/proc/self/map_files/%lx-%lx", (unsigned long)(b->addr + from),
              (unsigned long)(b->addr + to));
+    mmvi_fds_lock();
     int fd = open(path, flags | O_CLOEXEC);
-    return fd < 0 ? -errno : fd;
+    fd = mmvi_fds_add(fd < 0 ? -errno : fd);
+    mmvi_fds_unlock();
+    return fd;
 }
 
 int mmvi_block_open_mapping(const struct mmvi_block *b)
@@ -400,7 +415,10 @@ static int open_inherited(const struct mmvi_block *b, int dir)
 {
     char name[48];
     file_name(b, name);
+    mmvi_fds_lock();
     int fd = dir >= 0 && !b->unlinked ? openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    mmvi_fds_add(fd);
+    mmvi_fds_unlock();
     return fd >= 0 ? fd : mmvi_block_open_mapping(b);
 }
 
@@ -438,7 +456,7 @@ static int copy_to_own_file(struct mmvi_block *b)
     void *p;
     if (rc == 0)
         rc = mmvi_os_map(fd, 0, b->size, (void *)b->addr, 0, &p);
-    mmvi_os_close(fd);
+    mmvi_fds_close(fd);
     if (rc < 0) {
         mmvi_proc_unlinkat(copy.dir, name);
         return rc;
@@ -546,7 +564,7 @@ int mmvi_block_to_file(struct mmvi_block *b, int hold)
                             SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
                                 SYNC_FILE_RANGE_WAIT_AFTER);
     }
-    mmvi_os_close(fd);
+    mmvi_fds_close(fd);
     b->dir = f.dir;
     memcpy(b->proc, f.proc, sizeof b->proc);
     memcpy(b->uuid, f.uuid, sizeof b->uuid);
@@ -590,7 +608,7 @@ int mmvi_block_freeze(struct mmvi_block *b)
     /* Atomic for every thread: a write lands before (in the file) or after (in a private page
      * copied from the file's), never nowhere. */
     int rc = mmvi_os_map(fd, 0, len, (void *)b->addr, 1, &p);
-    mmvi_os_close(fd);
+    mmvi_fds_close(fd);
     if (rc == 0) {
         b->frozen = 1;
         b->folded = 0;
@@ -679,7 +697,7 @@ int mmvi_block_fold(struct mmvi_block *b, int hold, int pagemap, uint64_t *bytes
         if ((rc = fold_step(b, fd, hold, pagemap, off, len, bytes)) == 0)
             b->folded = off + len;
     }
-    mmvi_os_close(fd);
+    mmvi_fds_close(fd);
     if (b->folded == b->size) { /* ours alone again: it may be cut, recycled, grown in place */
         b->frozen = 0;
         b->folded = 0;
@@ -740,7 +758,7 @@ int mmvi_block_refile(struct mmvi_block *b, int hold, int pagemap, uint64_t *byt
     struct mmvi_block f = *b;
     int fd = new_file(&f, b->size);
     if (fd < 0) {
-        mmvi_os_close(src);
+        mmvi_fds_close(src);
         return fd;
     }
     int rc = 0;
@@ -753,8 +771,8 @@ int mmvi_block_refile(struct mmvi_block *b, int hold, int pagemap, uint64_t *byt
         if (rc == 0)
             off += len;
     }
-    mmvi_os_close(src);
-    mmvi_os_close(fd);
+    mmvi_fds_close(src);
+    mmvi_fds_close(fd);
     if (off == 0) { /* nothing moved: b stays frozen over its file */
         char name[48];
         file_name(&f, name);

@@ -55,7 +55,8 @@ MMVI_HIDDEN int mmvi_block_shrink(struct mmvi_block *b, size_t size);
 MMVI_HIDDEN int mmvi_block_grow(struct mmvi_block *b, size_t size);
 
 /* The file behind b's mapping, opened read-only through /proc/self/map_files (works for a file
- * already unlinked; needs CAP_SYS_ADMIN). A descriptor or a negative errno. */
+ * already unlinked; needs CAP_SYS_ADMIN). A descriptor to close with mmvi_fds_close (fds.h), or
+ * a negative errno. */
 MMVI_HIDDEN int mmvi_block_open_mapping(const struct mmvi_block *b);
 
 /* In a fork child, under the lock, with the parent's folder open as dir (or -1): a block of
@@ -102,7 +103,8 @@ MMVI_HIDDEN void mmvi_block_write_range(const struct mmvi_block *b, size_t off, 
 MMVI_HIDDEN int mmvi_block_unmap_range(const struct mmvi_block *b, size_t off, size_t len);
 
 /* b's own file, opened read-only in our folder (for posix_fadvise and the like, which touch
- * only the page cache: safe after the lock is released). A descriptor or a negative errno. */
+ * only the page cache: safe after the lock is released). A descriptor to close with
+ * mmvi_fds_close (fds.h), or a negative errno. */
 MMVI_HIDDEN int mmvi_block_open_file(const struct mmvi_block *b);
 
 /* In the parent, under the lock, once the child has its copy (or, while children map the file,

@@ -34,6 +34,7 @@
 #include "advise.h"
 #include "block_ops.h"
 #include "cache.h"
+#include "fds.h"
 #include "heap.h"
 #include "log.h"
 #include "options.h"
@@ -76,7 +77,7 @@ static int child_will_copy(void)
             int fd = mmvi_block_open_mapping(b);
             if (fd < 0)
                 return 1;
-            close(fd);
+            mmvi_fds_close(fd);
             return 0;
         }
     return 0;
@@ -348,10 +349,12 @@ static void prepare(void)
         copy_pipe[0] = copy_pipe[1] = -1;
     if (copy_pipe[0] >= 0)
         freeze_files(); /* only with the pipe: the thaw must wait for the child's copy */
+    mmvi_fds_prepare(); /* last: the steps above open files too */
 }
 
 static void parent(void)
 {
+    mmvi_fds_parent(); /* first: the thaw below opens files */
     mmvi_heap.fork_epoch++;
     if (forks.page) { /* the child holds the lock now (or fork failed: nobody does) */
         munmap(forks.page, mmvi_page_size());
@@ -393,6 +396,7 @@ static void drop_unused(void)
 
 static void child(void)
 {
+    mmvi_fds_child(); /* first: the other threads' descriptors of our files are not ours */
     mmvi_advise_forget(); /* its thread stayed in the parent */
     drop_unused();
     /* Frozen blocks are exactly the parent's memory at the fork: copy-on-write over its file,

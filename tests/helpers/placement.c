@@ -1071,13 +1071,62 @@ static int cmd_sequential(size_t mib, size_t passes)
 /* One block of MIB filled in order, then UPDATES random pages rewritten (left cached here and
  * there, many of them dirty), then read in order at most 400 MB/s (a pause of 10 ms every
  * 4 MiB: the advisor gets its rounds), every word checked: what the advisor cleared ahead of
- * the scan's front (MMVEC_BEHIND) must not lose a rewritten page. */
+ * the scan's front (MMVEC_BEHIND) must not lose a rewritten page. scatter-fork: meanwhile
+ * another thread forks children one after the other, each looking for a descriptor of mmvec's
+ * left open into the block's folder (the advisor drops the cleared chunks' pages through one
+ * after its lock). */
 static uint64_t scatter_word(size_t k, int rewritten)
 {
     return rewritten ? ~(k * 2654435761u) : k * 2654435761u;
 }
 
-static int cmd_scatter(size_t mib, size_t updates)
+/* In a fork child: descriptors open on files in dir (the block's folder; the folder's own
+ * descriptor is ours to keep), each one a file our parent's mmvec left open across the fork. */
+static int files_open_in(const char *dir)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    size_t n = strlen(dir);
+    int found = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        char link[4096];
+        ssize_t len = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
+        if (len <= 0)
+            continue;
+        link[len] = '\0';
+        found += !strncmp(link, dir, n) && link[n] == '/';
+    }
+    closedir(d);
+    return found;
+}
+
+/* A thread that forks children until told to stop, each looking for descriptors left open into
+ * dir and exiting: how many forks, and how many children found any. */
+struct forker {
+    char dir[4096];
+    int stop; /* relaxed atomic */
+    size_t forks, leaky;
+    pthread_t th;
+};
+
+static void *fork_children(void *arg)
+{
+    struct forker *f = arg;
+    while (!__atomic_load_n(&f->stop, __ATOMIC_RELAXED)) {
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(files_open_in(f->dir) ? 1 : 0);
+        int st = 0;
+        if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+            bad("fork child during the scan: %s", pid < 0 ? strerror(errno) : "did not exit");
+        f->forks++;
+        f->leaky += WEXITSTATUS(st) != 0;
+    }
+    return NULL;
+}
+
+static int cmd_scatter(size_t mib, size_t updates, bool forking)
 {
     size_t size = mib << 20, n = size / 8, pages = size / PAGE, per = PAGE / 8;
     uint64_t *a = malloc(size);
@@ -1095,17 +1144,65 @@ static int cmd_scatter(size_t mib, size_t updates)
                 a[k] = scatter_word(k, 1);
         hit[p] = 1;
     }
+    static struct forker f;
+    if (forking) { /* while the advisor drops what it cleared ahead of the scan's front */
+        if (mmv_block_path(a, f.dir, sizeof f.dir) != 0 || !strrchr(f.dir, '/'))
+            bad("the block of %zu MiB is not a file", mib);
+        *strrchr(f.dir, '/') = '\0';
+        if (pthread_create(&f.th, NULL, fork_children, &f) != 0)
+            bad("pthread_create failed");
+    }
     uint64_t wrong = 0;
     for (size_t k = 0; k < n; k++) {
         wrong += a[k] != scatter_word(k, hit[k / per]);
         if (k % (4 * M / 8) == 4 * M / 8 - 1)
             usleep(10000);
     }
+    if (forking) {
+        __atomic_store_n(&f.stop, 1, __ATOMIC_RELAXED);
+        pthread_join(f.th, NULL);
+        printf("forks=%zu\nleaky_children=%zu\n", f.forks, f.leaky);
+    }
     if (wrong)
         bad("%llu words read back wrong after the scattered rewrites", (unsigned long long)wrong);
     print_fronts(a);
     free(hit);
     free(a);
+    return 0;
+}
+
+/* ---- forks while another thread makes, grows, cuts and frees blocks ------------------------ */
+
+/* ROUNDS times a block of MIB made, written, grown to twice that, cut to half and freed, while
+ * another thread forks children one after the other, each looking for a descriptor of mmvec's
+ * left open into the blocks' folder (mmvec opens a block's file without the heap lock for
+ * each of those steps). A block kept for the whole run names the folder. */
+static int cmd_churnfork(size_t mib, size_t rounds)
+{
+    size_t size = mib << 20;
+    char *keep = xmalloc(size);
+    static struct forker f;
+    if (mmv_block_path(keep, f.dir, sizeof f.dir) != 0 || !strrchr(f.dir, '/'))
+        bad("the block of %zu MiB is not a file (MMVEC_PLACEMENT=file)", mib);
+    *strrchr(f.dir, '/') = '\0';
+    if (pthread_create(&f.th, NULL, fork_children, &f) != 0)
+        bad("pthread_create failed");
+    for (size_t i = 0; i < rounds; i++) {
+        char *p = xmalloc(size), *q;
+        memset(p, (int)i, size / 2);
+        if (!(q = realloc(p, 2 * size)))
+            bad("realloc to %zu MiB failed", 2 * mib);
+        if (!(p = realloc(q, size / 2)))
+            bad("realloc to %zu MiB failed", mib / 2);
+        if (p[size / 2 - 1] != (char)i)
+            bad("round %zu: the block lost its bytes", i);
+        free(p);
+    }
+    __atomic_store_n(&f.stop, 1, __ATOMIC_RELAXED);
+    pthread_join(f.th, NULL);
+    printf("forks=%zu\nleaky_children=%zu\n", f.forks, f.leaky);
+    free(keep);
+    print_stats("");
     return 0;
 }
 
@@ -1224,11 +1321,15 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "sequential") && argc == 4 && num(argv[2]) && num(argv[3]))
         rc = cmd_sequential(num(argv[2]), num(argv[3]));
     else if (!strcmp(cmd, "scatter") && argc == 4 && num(argv[2]) && num(argv[3]))
-        rc = cmd_scatter(num(argv[2]), num(argv[3]));
+        rc = cmd_scatter(num(argv[2]), num(argv[3]), false);
+    else if (!strcmp(cmd, "churn-fork") && argc == 4 && num(argv[2]) && num(argv[3]))
+        rc = cmd_churnfork(num(argv[2]), num(argv[3]));
+    else if (!strcmp(cmd, "scatter-fork") && argc == 4 && num(argv[2]) && num(argv[3]))
+        rc = cmd_scatter(num(argv[2]), num(argv[3]), true);
     else
         dprintf(STDERR_FILENO, "usage: placement place COUNT MIB | fit COUNT MIB PASSES | hook "
                 "COUNT MIB SMALL_MIB [writer|sparse] | cached COUNT MIB SMALL_MIB | realloc "
                 "[thread] | fork MODE | file | many TOTAL_MIB MIB | budget COUNT MIB | budget-reuse MIB MIB2 | untouched COUNT MIB | readaround MIB READS | "
-                "sequential MIB PASSES | scatter MIB UPDATES | forklive TOTAL_MIB\n");
+                "sequential MIB PASSES | scatter[-fork] MIB UPDATES | churn-fork MIB ROUNDS | forklive TOTAL_MIB\n");
     return rc;
 }
