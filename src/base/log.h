@@ -19,6 +19,7 @@ enum mmvi_warn_kind {
     MMVI_WARN_FORK_COPY,  /* MMVEC_FORK=copy could not freeze files for a one-instant copy */
     MMVI_WARN_FORK_FOLD,  /* private fork: frozen blocks cannot fold back (threads unstoppable) */
     MMVI_WARN_FORK_FREEZE, /* private fork: a file block could not be frozen */
+    MMVI_WARN_UNLINK,     /* a freed block's file could not be removed (credentials changed) */
     MMVI_WARN_COUNT
 };
 

@@ -423,6 +423,7 @@ static int large_free_nc(void *p)
     unadvise(b); /* whoever reuses it from the cache starts from normal advice */
     mmvi_advise_freed(b);
     struct mmvi_block seen = *b; /* logged after unlocking: a backtrace may load libgcc */
+    b->alone = (uint8_t)mmvi_block_cacheable(b); /* a later fork child drops it (fork.c) */
     if (cacheable(b)) {
         b->state = MMVI_BLOCK_CACHED;
         mmvi_cache_put(b, mmvi_now_ms(), &ev);

@@ -157,14 +157,29 @@ int mmvi_block_make(struct mmvi_block *b, int ram)
     return 0;
 }
 
-void mmvi_block_unlink(struct mmvi_block *b)
+int mmvi_block_unlink(struct mmvi_block *b)
 {
     char name[48];
     if ((b->backing != MMVI_BACK_FILE && b->backing != MMVI_BACK_MIXED) || b->unlinked)
-        return;
+        return 0;
     file_name(b, name);
-    mmvi_proc_unlinkat(b->dir, name);
+    int rc = mmvi_proc_unlinkat(b->dir, name);
     b->unlinked = 1;
+    return rc == -ENOENT ? 0 : rc;
+}
+
+void mmvi_block_give_space(const struct mmvi_block *b)
+{
+    if (b->backing != MMVI_BACK_FILE || b->frozen || !b->alone)
+        return; /* a child may read the file (or part of b is not in it) */
+    int rc = madvise((void *)b->addr, b->size, MADV_REMOVE) == 0 ? 0 : -errno;
+    char path[4096];
+    if (mmvi_block_path_of(b, path, sizeof path) != 0)
+        snprintf(path, sizeof path, "(unnamed)");
+    mmvi_warn_once(MMVI_WARN_UNLINK,
+                   "cannot remove %s (the process lost the right to its folder: "
+                   "setuid?); %s; mmvec's reaper removes it when it next runs as its owner",
+                   path, rc == 0 ? "its disk space is given back" : "it keeps its disk space");
 }
 
 void mmvi_block_unmap(struct mmvi_block *b)

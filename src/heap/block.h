@@ -41,6 +41,8 @@ struct mmvi_block {
     uint8_t busy;          /* realloc is working on it (relaxed atomic): other threads' moves
                               to files leave it alone */
     uint8_t emptied;       /* cached, its pages given back (MADV_DONTNEED) under pressure */
+    uint8_t alone;         /* freed (dying or cached) while no fork child could map its file:
+                              its disk space may be given back through the mapping */
     uint8_t frozen;        /* mapped MAP_PRIVATE over a file of ours that no longer changes:
                               at a fork (MMVEC_FORK=private, and copy with other threads) until
                               no child maps the file (then folded back: fork.c) or until it

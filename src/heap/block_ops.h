@@ -27,8 +27,16 @@ MMVI_HIDDEN int mmvi_block_make(struct mmvi_block *b, int ram);
  * (a map or a stop failed half way) b MIXED, its data all kept. */
 MMVI_HIDDEN int mmvi_block_to_file(struct mmvi_block *b, int hold);
 
-/* Unlinks b's file when it is ours and still there. */
-MMVI_HIDDEN void mmvi_block_unlink(struct mmvi_block *b);
+/* Unlinks b's file when it is ours and still there. 0, or a negative errno: the name stays (the
+ * process lost the right to its folder: setuid), and b->alone says whether
+ * mmvi_block_give_space may empty the file instead. */
+MMVI_HIDDEN int mmvi_block_unlink(struct mmvi_block *b);
+
+/* A freed block whose file could not be unlinked, that no fork child maps (b->alone): the
+ * file's disk space goes back through the mapping (MADV_REMOVE punches its pages out; the
+ * mapping keeps the write access its file was opened with, whatever the credentials are now).
+ * The empty file stays, for mmvec's reaper running as its owner. Before mmvi_block_unmap. */
+MMVI_HIDDEN void mmvi_block_give_space(const struct mmvi_block *b);
 
 /* Unmaps b (its space becomes reserve again) without touching the file. */
 MMVI_HIDDEN void mmvi_block_unmap(struct mmvi_block *b);

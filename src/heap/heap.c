@@ -211,7 +211,8 @@ int mmvi_heap_dirs_by_room(int order[MMVI_MAX_DIRS])
 void mmvi_heap_teardown(struct mmvi_evicted *ev)
 {
     for (struct mmvi_block *b = ev->head; b; b = b->cache_next) {
-        mmvi_block_unlink(b);
+        if (mmvi_block_unlink(b) < 0)
+            mmvi_block_give_space(b);
         mmvi_block_unmap(b);
     }
     if (!ev->head)

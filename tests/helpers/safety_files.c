@@ -29,6 +29,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,6 +246,31 @@ static int cmd_conf(void)
     return ok ? 0 : 1;
 }
 
+/* A daemon that drops its privileges: a block of 64 MiB made (a file, as root) and written, then
+ * the process becomes uid and gid 65534 and frees it. Prints the file's path first (the caller,
+ * root, looks at it once we are gone: we may no longer reach it). */
+static int cmd_dropuid(void)
+{
+    size_t n = 64 * M;
+    unsigned char *p = must(malloc(n));
+    fill(p, n, 3);
+    char path[4096];
+    if (mmv_block_path(p, path, sizeof path) != 0) {
+        fprintf(stderr, "safety_files: the 64 MiB block is not a file\n");
+        return 1;
+    }
+    printf("path=%s\n", path);
+    fflush(stdout);
+    if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {
+        fprintf(stderr, "safety_files: dropping to uid 65534: %s\n", strerror(errno));
+        return 1;
+    }
+    int ok = intact(p, n, 3);
+    free(p);
+    printf("intact=%d\n", ok);
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "";
@@ -262,7 +288,9 @@ int main(int argc, char **argv)
         return cmd_lowfd();
     if (!strcmp(cmd, "conf") && argc == 2)
         return cmd_conf();
+    if (!strcmp(cmd, "dropuid") && argc == 2)
+        return cmd_dropuid();
     fprintf(stderr, "usage: safety_files run|crash|reldir CWD2 [mmv]|defaultdir|statsfd OUT|"
-                    "lowfd|conf\n");
+                    "lowfd|conf|dropuid\n");
     return 2;
 }
