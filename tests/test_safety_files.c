@@ -686,6 +686,45 @@ Test(safety_files, block_freed_after_setuid_gives_its_disk_space_back)
     cr_assert(strstr(r.err, "cannot remove"), "no warning about the file left: %s", r.err);
 }
 
+/* A server's worker (fork, then setuid in the child, as nginx's or Apache's are made) gets its
+ * blocks in files of its own user's heap folder in the same directory: it can no longer write in
+ * its parent's (root's, 0700). Before, the worker's every large block stayed in RAM, with a
+ * warning that the directory was unusable. Its normal exit leaves nothing behind. */
+Test(safety_files, worker_that_drops_privileges_gets_files_of_its_own)
+{
+    if (geteuid() != 0)
+        TU_SKIP(teardown, "needs root to drop to uid %d", NOBODY);
+    skip_unless_preloadable();
+    /* The directory must be reachable and writable for the worker too, as /var/tmp is. */
+    cr_assert_eq(chmod(tmp, 0711), 0);
+    char *seg = in_tmp("seg");
+    cr_assert_eq(mkdir(seg, 0700), 0);
+    cr_assert_eq(chmod(seg, 01777), 0);
+    char dirvar[PATH_MAX + 16];
+    snprintf(dirvar, sizeof dirvar, "MMVEC_DIR=%s", seg);
+    const char *argv[] = {HELPER, "forkdrop", NULL};
+    const char *extra[] = {dirvar, "MMVEC_PLACEMENT=file", NULL};
+    struct spec s = {.argv = argv, .extra = extra, .preload = true};
+    struct out r = run(&s);
+    expect_exit0(&r, "forkdrop");
+    cr_assert(strstr(r.out, "child_intact=1\n"), "the worker read wrong data: %s", r.out);
+    char want[64];
+    snprintf(want, sizeof want, "/mmvec-heap-%d/", NOBODY);
+    const char *b = strstr(r.out, "child_block=");
+    cr_assert(b && strstr(b, want), "the worker's block is not in a folder of uid %d: %s / %s",
+              NOBODY, r.out, r.err);
+    cr_assert_null(strstr(r.err, "unusable"), "a warning about the directory: %s", r.err);
+    char heap[PATH_MAX];
+    snprintf(heap, sizeof heap, "%s/mmvec-heap-%d", seg, NOBODY);
+    DIR *d = opendir(heap);
+    cr_assert_not_null(d, "no heap folder %s", heap);
+    int left = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        left += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    cr_assert_eq(left, 0, "the worker left %d entries in %s", left, heap);
+}
+
 /* ---- descriptors ----------------------------------------------------------------------------- */
 
 Test(safety_files, stats_table_never_goes_into_a_file_of_the_program)

@@ -437,10 +437,30 @@ int mmvi_proc_open(int d, const char *dir)
     return rc;
 }
 
+/* Is the heap folder open as fd another user's? A fork child that dropped its privileges
+ * (a server's worker: setuid after fork) can no longer make its folder in its parent's. */
+static int foreign(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_uid != geteuid();
+}
+
 int mmvi_proc_reopen(int d)
 {
     struct mmvi_proc_dir *pd = dir_of(d);
     int fd = pd ? heap_open(pd) : -EINVAL;
+    if (pd && (fd == -EACCES || (fd >= 0 && foreign(fd)))) {
+        /* The same directory, the heap folder of the user we are now: D/mmvec-heap-<euid>. */
+        char dir[4096];
+        fmt(dir, sizeof dir, "%s%s", pd->dir, "");
+        char *slash = strrchr(dir, '/');
+        if (fd >= 0)
+            mmvi_os_close(fd);
+        if (!slash || slash == dir)
+            return -EACCES;
+        *slash = '\0';
+        return mmvi_proc_open(d, dir);
+    }
     if (fd < 0)
         return fd;
     int rc = make_own(pd, fd);

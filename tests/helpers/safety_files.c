@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define M ((size_t)1 << 20)
@@ -271,6 +272,40 @@ static int cmd_dropuid(void)
     return ok ? 0 : 1;
 }
 
+/* A server's worker: the process makes a block of 64 MiB (a file, as root), forks, and the child
+ * drops to uid and gid 65534, then makes a block of its own, writes it, reads its parent's, frees
+ * both and exits normally. Prints the child's block's path ("RAM" if it is not a file). */
+static int cmd_forkdrop(void)
+{
+    size_t n = 64 * M;
+    unsigned char *p = must(malloc(n));
+    fill(p, n, 4);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 1;
+    if (pid == 0) {
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(10);
+        unsigned char *q = must(malloc(n));
+        fill(q, n, 5);
+        char path[4096];
+        printf("child_block=%s\n", mmv_block_path(q, path, sizeof path) == 0 ? path : "RAM");
+        int ok = intact(q, n, 5) && intact(p, n, 4);
+        free(q);
+        free(p);
+        printf("child_intact=%d\n", ok);
+        exit(ok ? 0 : 11);
+    }
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "safety_files: the worker exited %d\n", WEXITSTATUS(st));
+        return 1;
+    }
+    int ok = intact(p, n, 4);
+    free(p);
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "";
@@ -290,7 +325,9 @@ int main(int argc, char **argv)
         return cmd_conf();
     if (!strcmp(cmd, "dropuid") && argc == 2)
         return cmd_dropuid();
+    if (!strcmp(cmd, "forkdrop") && argc == 2)
+        return cmd_forkdrop();
     fprintf(stderr, "usage: safety_files run|crash|reldir CWD2 [mmv]|defaultdir|statsfd OUT|"
-                    "lowfd|conf|dropuid\n");
+                    "lowfd|conf|dropuid|forkdrop\n");
     return 2;
 }
