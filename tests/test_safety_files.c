@@ -686,6 +686,35 @@ Test(safety_files, block_freed_after_setuid_gives_its_disk_space_back)
     cr_assert(strstr(r.err, "cannot remove"), "no warning about the file left: %s", r.err);
 }
 
+/* The same for a daemon that locks itself in with chroot: its folder is out of reach, the file
+ * gives its space back through the mapping. Before, the missing path read as a file already
+ * gone, and all 64 MiB stayed on disk. */
+Test(safety_files, block_freed_after_chroot_gives_its_disk_space_back)
+{
+    if (geteuid() != 0)
+        TU_SKIP(teardown, "needs root to chroot");
+    skip_unless_preloadable();
+    char *jail = in_tmp("jail");
+    cr_assert_eq(mkdir(jail, 0700), 0);
+    char dirvar[PATH_MAX + 16];
+    snprintf(dirvar, sizeof dirvar, "MMVEC_DIR=%s", in_tmp("seg"));
+    const char *argv[] = {HELPER, "chrootfree", jail, NULL};
+    const char *extra[] = {dirvar, "MMVEC_PLACEMENT=file", NULL};
+    struct spec s = {.argv = argv, .extra = extra, .preload = true};
+    struct out r = run(&s);
+    expect_exit0(&r, "chrootfree");
+    cr_assert(strstr(r.out, "intact=1\n"), "the block lost its data: %s", r.out);
+    const char *p = strstr(r.out, "path=");
+    cr_assert(p, "no path printed: %s / %s", r.out, r.err);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%.*s", (int)strcspn(p + 5, "\n"), p + 5);
+    struct stat st;
+    if (stat(path, &st) == 0)
+        cr_assert_lt((long long)st.st_blocks * 512, 1 << 20, "%s still takes %lld bytes of disk "
+                     "after its block was freed", path, (long long)st.st_blocks * 512);
+    cr_assert(strstr(r.err, "cannot remove"), "no warning about the file left: %s", r.err);
+}
+
 /* A server's worker (fork, then setuid in the child, as nginx's or Apache's are made) gets its
  * blocks in files of its own user's heap folder in the same directory: it can no longer write in
  * its parent's (root's, 0700). Before, the worker's every large block stayed in RAM, with a

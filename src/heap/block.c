@@ -165,7 +165,13 @@ int mmvi_block_unlink(struct mmvi_block *b)
     file_name(b, name);
     int rc = mmvi_proc_unlinkat(b->dir, name);
     b->unlinked = 1;
-    return rc == -ENOENT ? 0 : rc;
+    if (rc == -ENOENT) { /* the file gone, or its folder out of reach (chroot) */
+        int dir = mmvi_proc_self_open(b->dir);
+        if (dir >= 0)
+            mmvi_os_close(dir);
+        rc = dir >= 0 ? 0 : -EACCES;
+    }
+    return rc;
 }
 
 void mmvi_block_give_space(const struct mmvi_block *b)
@@ -177,8 +183,9 @@ void mmvi_block_give_space(const struct mmvi_block *b)
     if (mmvi_block_path_of(b, path, sizeof path) != 0)
         snprintf(path, sizeof path, "(unnamed)");
     mmvi_warn_once(MMVI_WARN_UNLINK,
-                   "cannot remove %s (the process lost the right to its folder: "
-                   "setuid?); %s; mmvec's reaper removes it when it next runs as its owner",
+                   "cannot remove %s (the process lost the right to its folder, or its way "
+                   "there: setuid? chroot?); %s; mmvec's reaper removes it when it next runs "
+                   "as its owner",
                    path, rc == 0 ? "its disk space is given back" : "it keeps its disk space");
 }
 

@@ -28,8 +28,8 @@ MMVI_HIDDEN int mmvi_block_make(struct mmvi_block *b, int ram);
 MMVI_HIDDEN int mmvi_block_to_file(struct mmvi_block *b, int hold);
 
 /* Unlinks b's file when it is ours and still there. 0, or a negative errno: the name stays (the
- * process lost the right to its folder: setuid), and b->alone says whether
- * mmvi_block_give_space may empty the file instead. */
+ * process lost the right to its folder, or its way there: setuid, chroot), and b->alone says
+ * whether mmvi_block_give_space may empty the file instead. */
 MMVI_HIDDEN int mmvi_block_unlink(struct mmvi_block *b);
 
 /* A freed block whose file could not be unlinked, that no fork child maps (b->alone): the

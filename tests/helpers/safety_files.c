@@ -272,6 +272,31 @@ static int cmd_dropuid(void)
     return ok ? 0 : 1;
 }
 
+/* A daemon that locks itself in (chroot after its first blocks): a block of 64 MiB made and
+ * written, then the process enters the folder `root` (chroot, chdir) and frees it. Prints the
+ * file's path first. */
+static int cmd_chrootfree(const char *root)
+{
+    size_t n = 64 * M;
+    unsigned char *p = must(malloc(n));
+    fill(p, n, 6);
+    char path[4096];
+    if (mmv_block_path(p, path, sizeof path) != 0) {
+        fprintf(stderr, "safety_files: the 64 MiB block is not a file\n");
+        return 1;
+    }
+    printf("path=%s\n", path);
+    fflush(stdout);
+    if (chroot(root) != 0 || chdir("/") != 0) {
+        fprintf(stderr, "safety_files: chroot %s: %s\n", root, strerror(errno));
+        return 1;
+    }
+    int ok = intact(p, n, 6);
+    free(p);
+    printf("intact=%d\n", ok);
+    return ok ? 0 : 1;
+}
+
 /* A server's worker: the process makes a block of 64 MiB (a file, as root), forks, and the child
  * drops to uid and gid 65534, then makes a block of its own, writes it, reads its parent's, frees
  * both and exits normally. Prints the child's block's path ("RAM" if it is not a file). */
@@ -327,7 +352,9 @@ int main(int argc, char **argv)
         return cmd_dropuid();
     if (!strcmp(cmd, "forkdrop") && argc == 2)
         return cmd_forkdrop();
+    if (!strcmp(cmd, "chrootfree") && argc == 3)
+        return cmd_chrootfree(argv[2]);
     fprintf(stderr, "usage: safety_files run|crash|reldir CWD2 [mmv]|defaultdir|statsfd OUT|"
-                    "lowfd|conf|dropuid|forkdrop\n");
+                    "lowfd|conf|dropuid|forkdrop|chrootfree ROOT\n");
     return 2;
 }
