@@ -658,61 +658,50 @@ Test(safety_files, default_dir_is_per_user_for_another_uid)
                       mine);
 }
 
-/* A daemon that allocates as root and then drops to another user can no longer remove its files
- * (the folder is root's, 0700). The freed block's file gives its disk space back through the
- * mapping (MADV_REMOVE), its data intact until the free, and a one-line warning says why the name
- * stays. Before, all 64 MiB stayed on disk until mmvec next ran as root in that directory. */
+/* A block made as root, then the process shuts itself off from its folder (`how`: setuid to
+ * another user, the folder being root's, 0700; or chroot) and frees it: it cannot remove the file,
+ * so the file gives its disk space back through the mapping (MADV_REMOVE), the data intact until
+ * the free, and a one-line warning says why the name stays. Before, all 64 MiB stayed on disk
+ * until mmvec next ran as root in that directory (after chroot the missing path even read as a
+ * file already gone). */
+static void expect_space_back_after(const char *how)
+{
+    char *jail = in_tmp("jail");
+    cr_assert_eq(mkdir(jail, 0700), 0);
+    char dirvar[PATH_MAX + 16];
+    snprintf(dirvar, sizeof dirvar, "MMVEC_DIR=%s", in_tmp("seg"));
+    const char *argv[] = {HELPER, "shutoff", how, jail, NULL};
+    const char *extra[] = {dirvar, "MMVEC_PLACEMENT=file", NULL};
+    struct spec s = {.argv = argv, .extra = extra, .preload = true};
+    struct out r = run(&s);
+    expect_exit0(&r, how);
+    cr_assert(strstr(r.out, "intact=1\n"), "%s: the block lost its data: %s", how, r.out);
+    const char *p = strstr(r.out, "path=");
+    cr_assert(p, "no path printed: %s / %s", r.out, r.err);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%.*s", (int)strcspn(p + 5, "\n"), p + 5);
+    struct stat st;
+    if (stat(path, &st) == 0)
+        cr_assert_lt((long long)st.st_blocks * 512, 1 << 20, "%s: %s still takes %lld bytes of "
+                     "disk after its block was freed", how, path, (long long)st.st_blocks * 512);
+    cr_assert(strstr(r.err, "cannot remove"), "%s: no warning about the file left: %s", how,
+              r.err);
+}
+
 Test(safety_files, block_freed_after_setuid_gives_its_disk_space_back)
 {
     if (geteuid() != 0)
         TU_SKIP(teardown, "needs root to drop to uid %d", NOBODY);
     skip_unless_preloadable();
-    char dirvar[PATH_MAX + 16];
-    snprintf(dirvar, sizeof dirvar, "MMVEC_DIR=%s", in_tmp("seg"));
-    const char *argv[] = {HELPER, "dropuid", NULL};
-    const char *extra[] = {dirvar, "MMVEC_PLACEMENT=file", NULL};
-    struct spec s = {.argv = argv, .extra = extra, .preload = true};
-    struct out r = run(&s);
-    expect_exit0(&r, "dropuid");
-    cr_assert(strstr(r.out, "intact=1\n"), "the block lost its data: %s", r.out);
-    const char *p = strstr(r.out, "path=");
-    cr_assert(p, "no path printed: %s / %s", r.out, r.err);
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%.*s", (int)strcspn(p + 5, "\n"), p + 5);
-    struct stat st;
-    if (stat(path, &st) == 0)
-        cr_assert_lt((long long)st.st_blocks * 512, 1 << 20, "%s still takes %lld bytes of disk "
-                     "after its block was freed", path, (long long)st.st_blocks * 512);
-    cr_assert(strstr(r.err, "cannot remove"), "no warning about the file left: %s", r.err);
+    expect_space_back_after("setuid");
 }
 
-/* The same for a daemon that locks itself in with chroot: its folder is out of reach, the file
- * gives its space back through the mapping. Before, the missing path read as a file already
- * gone, and all 64 MiB stayed on disk. */
 Test(safety_files, block_freed_after_chroot_gives_its_disk_space_back)
 {
     if (geteuid() != 0)
         TU_SKIP(teardown, "needs root to chroot");
     skip_unless_preloadable();
-    char *jail = in_tmp("jail");
-    cr_assert_eq(mkdir(jail, 0700), 0);
-    char dirvar[PATH_MAX + 16];
-    snprintf(dirvar, sizeof dirvar, "MMVEC_DIR=%s", in_tmp("seg"));
-    const char *argv[] = {HELPER, "chrootfree", jail, NULL};
-    const char *extra[] = {dirvar, "MMVEC_PLACEMENT=file", NULL};
-    struct spec s = {.argv = argv, .extra = extra, .preload = true};
-    struct out r = run(&s);
-    expect_exit0(&r, "chrootfree");
-    cr_assert(strstr(r.out, "intact=1\n"), "the block lost its data: %s", r.out);
-    const char *p = strstr(r.out, "path=");
-    cr_assert(p, "no path printed: %s / %s", r.out, r.err);
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%.*s", (int)strcspn(p + 5, "\n"), p + 5);
-    struct stat st;
-    if (stat(path, &st) == 0)
-        cr_assert_lt((long long)st.st_blocks * 512, 1 << 20, "%s still takes %lld bytes of disk "
-                     "after its block was freed", path, (long long)st.st_blocks * 512);
-    cr_assert(strstr(r.err, "cannot remove"), "no warning about the file left: %s", r.err);
+    expect_space_back_after("chroot");
 }
 
 /* A server's worker (fork, then setuid in the child, as nginx's or Apache's are made) gets its

@@ -247,10 +247,11 @@ static int cmd_conf(void)
     return ok ? 0 : 1;
 }
 
-/* A daemon that drops its privileges: a block of 64 MiB made (a file, as root) and written, then
- * the process becomes uid and gid 65534 and frees it. Prints the file's path first (the caller,
- * root, looks at it once we are gone: we may no longer reach it). */
-static int cmd_dropuid(void)
+/* A daemon that shuts itself off from its folder after its first block: a block of 64 MiB made
+ * (a file, as root) and written, then the process drops to uid and gid 65534 (`how` "setuid") or
+ * locks itself into the folder `root` (chroot, chdir), and frees the block. Prints the file's
+ * path first: the caller, root, looks at it once we are gone. */
+static int cmd_shutoff(const char *how, const char *root)
 {
     size_t n = 64 * M;
     unsigned char *p = must(malloc(n));
@@ -262,36 +263,14 @@ static int cmd_dropuid(void)
     }
     printf("path=%s\n", path);
     fflush(stdout);
-    if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {
-        fprintf(stderr, "safety_files: dropping to uid 65534: %s\n", strerror(errno));
+    int rc = !strcmp(how, "setuid")
+                 ? (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+                 : (chroot(root) != 0 || chdir("/") != 0);
+    if (rc) {
+        fprintf(stderr, "safety_files: %s: %s\n", how, strerror(errno));
         return 1;
     }
     int ok = intact(p, n, 3);
-    free(p);
-    printf("intact=%d\n", ok);
-    return ok ? 0 : 1;
-}
-
-/* A daemon that locks itself in (chroot after its first blocks): a block of 64 MiB made and
- * written, then the process enters the folder `root` (chroot, chdir) and frees it. Prints the
- * file's path first. */
-static int cmd_chrootfree(const char *root)
-{
-    size_t n = 64 * M;
-    unsigned char *p = must(malloc(n));
-    fill(p, n, 6);
-    char path[4096];
-    if (mmv_block_path(p, path, sizeof path) != 0) {
-        fprintf(stderr, "safety_files: the 64 MiB block is not a file\n");
-        return 1;
-    }
-    printf("path=%s\n", path);
-    fflush(stdout);
-    if (chroot(root) != 0 || chdir("/") != 0) {
-        fprintf(stderr, "safety_files: chroot %s: %s\n", root, strerror(errno));
-        return 1;
-    }
-    int ok = intact(p, n, 6);
     free(p);
     printf("intact=%d\n", ok);
     return ok ? 0 : 1;
@@ -348,13 +327,12 @@ int main(int argc, char **argv)
         return cmd_lowfd();
     if (!strcmp(cmd, "conf") && argc == 2)
         return cmd_conf();
-    if (!strcmp(cmd, "dropuid") && argc == 2)
-        return cmd_dropuid();
+    if (!strcmp(cmd, "shutoff") && argc == 4 &&
+        (!strcmp(argv[2], "setuid") || !strcmp(argv[2], "chroot")))
+        return cmd_shutoff(argv[2], argv[3]);
     if (!strcmp(cmd, "forkdrop") && argc == 2)
         return cmd_forkdrop();
-    if (!strcmp(cmd, "chrootfree") && argc == 3)
-        return cmd_chrootfree(argv[2]);
     fprintf(stderr, "usage: safety_files run|crash|reldir CWD2 [mmv]|defaultdir|statsfd OUT|"
-                    "lowfd|conf|dropuid|forkdrop|chrootfree ROOT\n");
+                    "lowfd|conf|shutoff setuid|chroot ROOT|forkdrop\n");
     return 2;
 }
